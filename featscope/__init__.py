@@ -1,0 +1,18 @@
+"""featscope: see what a neural network has learned, by gradient search on its inputs."""
+
+from .errors import FeatscopeError
+from .models import LoadedModel, Normalization, load_model
+from .objectives import (Channel, ClassLogit, ClassProbability, Custom, Direction, Neuron,
+                         Objective, channel, class_logit, class_probability, custom, direction,
+                         neuron)
+from .probing import MODEL_OUTPUT, Probe, frozen, list_layers
+from .render import PRESETS, Recipe, RenderResult, render
+from .search import GradientSearch, NonFiniteError, SearchResult, ascend, descend, search
+
+__all__ = [
+    "FeatscopeError", "LoadedModel", "Normalization", "load_model", "Objective", "Channel",
+    "Neuron", "ClassLogit", "ClassProbability", "Direction", "Custom", "channel", "neuron",
+    "class_logit", "class_probability", "direction", "custom", "MODEL_OUTPUT", "Probe", "frozen",
+    "list_layers", "PRESETS", "Recipe", "RenderResult", "render", "GradientSearch",
+    "NonFiniteError", "SearchResult", "ascend", "descend", "search",
+]

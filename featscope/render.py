@@ -40,7 +40,8 @@ class Recipe:
     grad_norm: Literal["none", "l2", "rms"] = "none"
     size: int | None = None  # image side in px; None: the model's input size
     upsample_below: int | None = None  # resize the image to this size when smaller (Lucid)
-    transforms: Literal["lucid", "none"] = "lucid"
+    # "lucid": Lucid's pixel amounts; "scaled": the same in proportion to the image side.
+    transforms: Literal["lucid", "scaled", "none"] = "scaled"
     decorrelate: bool = True
     init_sd: float = 0.01
     channel_border: int = 0  # px excluded at each side of a channel's map (Keras)
@@ -51,7 +52,7 @@ PRESETS: dict[str, Recipe] = {
     # Our default: Lucid's parameterization and robustness, at the model's input size.
     "featscope": Recipe("featscope", steps=256),
     # Lucid/Lucent render_vis defaults: 128 px (upsampled to 224), Adam 0.05, 512 steps.
-    "lucid": Recipe("lucid", steps=512, size=128, upsample_below=224),
+    "lucid": Recipe("lucid", steps=512, size=128, upsample_below=224, transforms="lucid"),
     # The Keras example: model-space pixels, L2-normalized gradient steps of 10, 30 steps.
     "keras": Recipe("keras", param="keras", steps=30, lr=10.0, optimizer="plain",
                     grad_norm="l2", size=180, transforms="none", decorrelate=False,
@@ -129,7 +130,8 @@ class _Pipeline:
             side = recipe.size
             shape = (batch, channels, side or height, side or width)
             self.param = self._image_param(shape, device)
-            self.random = tf.lucid_transforms() if recipe.transforms == "lucid" else tf.identity
+            self.random = {"lucid": tf.lucid_transforms(), "none": tf.identity,
+                           "scaled": tf.lucid_transforms(min(shape[2:]))}[recipe.transforms]
             below = recipe.upsample_below
             if side is None:
                 self.fixed = tf.resize((height, width))

@@ -37,6 +37,9 @@ def pad(width: int, value: float = 0.5) -> Transform:
 
 def jitter(d: int) -> Transform:
     """Crop ``d`` px less than the image, at a random offset in [0, d) on each axis."""
+    if d < 1:
+        raise ValueError("jitter needs d >= 1 px")
+
     def jittered(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         dy = int(torch.randint(d, (1,), generator=generator))
         dx = int(torch.randint(d, (1,), generator=generator))
@@ -83,14 +86,21 @@ def resize(size: tuple[int, int]) -> Transform:
     return resized
 
 
-def lucid_transforms() -> Transform:
-    """Lucid's standard set: pad 12, jitter 8, scale 0.90-1.10, rotate -10..10 deg, jitter 4."""
+def lucid_transforms(side: int = 224) -> Transform:
+    """Lucid's standard set: pad 12, jitter 8, scale 0.90-1.10, rotate -10..10 deg, jitter 4.
+
+    The pixel amounts are Lucid's for a 224 px image; for another ``side`` they are scaled in
+    proportion (at least 1 px), so that a 32 px image is not drowned by 12 px of padding.
+    """
+    def px(amount: int) -> int:
+        return max(1, round(amount * side / 224))
+
     return compose(
-        pad(12, 0.5),
-        jitter(8),
+        pad(px(12), 0.5),
+        jitter(px(8)),
         random_scale([1 + (i - 5) / 50 for i in range(11)]),
         random_rotate(list(range(-10, 11)) + [0] * 5),
-        jitter(4),
+        jitter(px(4)),
     )
 
 

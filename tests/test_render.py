@@ -1,0 +1,120 @@
+import pytest
+import torch
+from torch import nn
+
+import featscope as fs
+from featscope import FeatscopeError
+
+from .models import ChannelsLast, ConvNet, DetachedBranch, LinearUnit, MLP
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    return torch.nn.functional.cosine_similarity(a.flatten(), b.flatten(), dim=0).item()
+
+
+def test_linear_unit_optimum_under_norm_bound_is_recovered():
+    model = LinearUnit()
+    objectives = [fs.channel("fc", k) for k in range(4)]
+    result = fs.render(model, objectives, input_shape=(16,), max_norm=2.0, steps=300, lr=0.05)
+    for k in range(4):
+        w = model.fc.weight[k].detach()
+        assert cosine(result.images[k], w) > 0.999
+        assert result.images[k].norm().item() == pytest.approx(2.0, rel=1e-3)
+        assert result.final[k].item() == pytest.approx(2.0 * w.norm().item(), rel=1e-3)
+
+
+def test_single_conv_neuron_optimum_is_its_kernel_in_its_receptive_field():
+    torch.manual_seed(3)
+    conv = nn.Sequential(nn.Conv2d(3, 2, 3))
+    result = fs.render(conv, fs.neuron("0", 1, (1, 2)), input_shape=(3, 5, 5), param="tensor",
+                       max_norm=1.0, steps=400, lr=0.05)
+    expected = torch.zeros(3, 5, 5)
+    expected[:, 1:4, 2:5] = conv[0].weight[1].detach()
+    assert cosine(result.images[0], expected) > 0.99
+
+
+@pytest.mark.parametrize("model, shape, layer", [
+    (MLP(), (8,), "fc1"),
+    (ConvNet(dims=1), (3, 32), "conv2"),
+    (ConvNet(dims=2, channels=1), (1, 16, 16), "conv2"),
+    (ConvNet(dims=2), (3, 16, 16), "conv2"),
+    (ConvNet(dims=3), (3, 6, 8, 8), "conv2"),
+])
+def test_any_number_of_map_dims_renders_input_shaped_result(model, shape, layer):
+    objectives = [fs.channel(layer, 0), fs.channel(layer, 1, pool="max")]
+    result = fs.render(model, objectives, input_shape=shape, steps=40, lr=0.1, transforms="none")
+    assert result.images.shape == (2, *shape)
+    assert result.history.shape == (40, 2)
+    # The search beats the best of 64 random inputs from the same domain.
+    image_like = len(shape) == 3 and shape[0] in (1, 3)
+    randoms = torch.rand(64, *shape) if image_like else torch.randn(64, *shape)
+    with fs.Probe(model, [layer]) as probe, torch.no_grad():
+        acts = probe.run(randoms)
+    for objective, final in zip(objectives, result.final):
+        assert final > objective(acts).max()
+
+
+def test_max_pooling_and_average_pooling_optimize_different_things():
+    torch.manual_seed(0)
+    model = ConvNet(dims=1)
+    common = dict(input_shape=(3, 32), param="tensor", max_norm=3.0, steps=300, lr=0.05)
+    by_mean = fs.render(model, fs.channel("conv1", 2, pool="mean"), **common).images
+    by_max = fs.render(model, fs.channel("conv1", 2, pool="max"), **common).images
+    with torch.no_grad():
+        maps = model.conv1(torch.cat([by_mean, by_max]))[:, 2]
+    assert maps[0].mean() > maps[1].mean()
+    assert maps[1].amax() > maps[0].amax()
+
+
+def test_channels_last_layer():
+    result = fs.render(ChannelsLast(), fs.channel("proj", 2, feature_axis=-1), input_shape=(5, 4),
+                       steps=50, lr=0.1)
+    assert result.final[0] > result.initial[0] + 1.0
+
+
+def test_same_seed_same_result_other_seed_other_result():
+    model = ConvNet()
+    run = lambda seed: fs.render(model, fs.channel("conv2", 3), input_shape=(3, 16, 16),
+                                 steps=10, seed=seed).images
+    assert torch.equal(run(5), run(5))
+    assert not torch.equal(run(5), run(6))
+
+
+def test_model_weights_untouched_and_left_as_found():
+    model = ConvNet().train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fs.render(model, fs.class_logit(1), input_shape=(3, 16, 16), steps=5)
+    assert model.training and all(p.requires_grad for p in model.parameters())
+    assert all(p.grad is None for p in model.parameters())
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+
+
+def test_target_without_differentiable_path_is_reported():
+    with pytest.raises(FeatscopeError, match="do not depend on the input"):
+        fs.render(DetachedBranch(), fs.channel("const", 0), input_shape=(3, 8, 8), steps=3)
+
+
+def test_zero_gradient_is_flagged():
+    class Dead(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.out = nn.Identity()
+
+        def forward(self, x):
+            return self.out(x.flatten(1)[:, :2] * 0.0)
+
+    result = fs.render(Dead(), fs.channel("out", 0), input_shape=(4,), steps=3)
+    assert result.zero_gradient == [True]
+
+
+def test_batch_size_chunks_give_one_result_per_target():
+    model = ConvNet()
+    result = fs.render(model, [fs.channel("conv2", k) for k in range(5)], input_shape=(3, 12, 12),
+                       steps=5, batch_size=2)
+    assert result.images.shape[0] == 5 and len(result.targets) == 5
+    assert result.history.shape == (5, 5)
+
+
+def test_plain_module_needs_input_shape():
+    with pytest.raises(FeatscopeError, match="input_shape"):
+        fs.render(ConvNet(), fs.channel("conv2", 0))

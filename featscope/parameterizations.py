@@ -104,6 +104,13 @@ def tensor(shape: tuple[int, ...], *, generator: torch.Generator, device: torch.
     return Parameterization([values], value, "tensor")
 
 
+# Image parameterizations by name: constructor(shape, *, generator, device, sd, decorrelate).
+IMAGE_PARAMETERIZATIONS: dict[str, Callable[..., Parameterization]] = {
+    "fourier": fourier,
+    "pixel": pixel,
+}
+
+
 def uniform_pixels(shape: tuple[int, ...], *, generator: torch.Generator, device: torch.device,
                    low: float, high: float) -> Parameterization:
     """Unconstrained values in the model's input space, started uniform in [low, high]."""

@@ -25,7 +25,7 @@ from .objectives import Objective, batch_scores
 from .probing import Probe, frozen
 from .search import GradientSearch
 
-ParamKind = Literal["fourier", "pixel", "keras", "tensor"]
+ParamKind = str  # a name in IMAGE_PARAMETERIZATIONS, "keras" or "tensor"
 
 
 @dataclass(frozen=True)
@@ -148,16 +148,15 @@ class _Pipeline:
 
     def _image_param(self, shape: tuple[int, int, int, int], device: torch.device):
         r = self.recipe
-        if r.param == "fourier":
-            return params.fourier(shape, generator=self.generator, device=device, sd=r.init_sd,
-                                  decorrelate=r.decorrelate)
-        if r.param == "pixel":
-            return params.pixel(shape, generator=self.generator, device=device, sd=r.init_sd,
-                                decorrelate=r.decorrelate)
         if r.param == "keras":
             return params.uniform_pixels(shape, generator=self.generator, device=device,
                                          low=-0.125, high=0.125)
-        raise FeatscopeError(f"unknown parameterization {r.param!r}; valid: fourier, pixel, keras, tensor")
+        build = params.IMAGE_PARAMETERIZATIONS.get(r.param)
+        if build is None:
+            valid = ", ".join([*params.IMAGE_PARAMETERIZATIONS, "keras", "tensor"])
+            raise FeatscopeError(f"unknown parameterization {r.param!r}; valid: {valid}")
+        return build(shape, generator=self.generator, device=device, sd=r.init_sd,
+                     decorrelate=r.decorrelate)
 
     def image(self) -> torch.Tensor:
         """The current input, (B, C, H, W) in [0, 1] for images."""

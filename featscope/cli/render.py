@@ -1,4 +1,4 @@
-"""The ``featscope`` command line."""
+"""`featscope render`: the maximally activating input for each target."""
 
 from __future__ import annotations
 
@@ -6,48 +6,14 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import torch
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from .errors import FeatscopeError
-from .models import DEFAULT_MODEL, LoadedModel, load_model
-from .outputs import file_stems, prepare_dir, save_png, write_json
-from .probing import MODEL_OUTPUT, list_layers
-from .render import PRESETS, render, recipe
-from .search import NonFiniteError
-from .targets import SYNTAX, parse_target
-
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="See what a neural network has learned, by gradient search on its inputs.")
-console = Console(stderr=True)
-
-ModelOption = Annotated[str, typer.Option(
-    "--model", "-m", help=f"{DEFAULT_MODEL}, torchvision:NAME, a TorchScript file, or "
-                          "package.module:factory")]
-WeightsOption = Annotated[Optional[Path], typer.Option(
-    "--weights", help="a local state dict (.pth or .safetensors) for the model")]
-DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps")]
-
-
-def _load(model: str, weights: Path | None) -> LoadedModel:
-    return load_model(model, weights=str(weights) if weights else None)
-
-
-@app.command()
-def layers(model: ModelOption = DEFAULT_MODEL, weights: WeightsOption = None) -> None:
-    """List the layers that can be probed, with their output shapes and feature counts."""
-    loaded = _load(model, weights)
-    example = torch.zeros((1, *loaded.input_shape))
-    table = Table(title=f"{loaded.name}: input {tuple(loaded.input_shape)}")
-    table.add_column("layer", no_wrap=True)
-    for column in ("type", "output shape (no batch)", "features"):
-        table.add_column(column, no_wrap=True)
-    for info in list_layers(loaded.module, example):
-        table.add_row(info.name or "(model output)", info.kind, str(info.shape),
-                      str(info.features() if info.shape else "-"))
-    Console().print(table)
+from ..errors import FeatscopeError
+from ..models import DEFAULT_MODEL
+from ..outputs import file_stems, prepare_dir, save_png, write_json
+from ..render import PRESETS, recipe, render
+from ..targets import SYNTAX, parse_target
+from .common import DeviceOption, ModelOption, WeightsOption, app, console, load
 
 
 @app.command("render")
@@ -73,7 +39,7 @@ def render_command(
     if pool not in ("mean", "max"):
         raise FeatscopeError(f"unknown --pool {pool!r}; valid: mean, max")
     chosen = recipe(preset, steps=steps, size=size, lr=lr, param=param)
-    loaded = _load(model, weights)
+    loaded = load(model, weights)
     objectives = [parse_target(t, loaded.module, loaded.class_names, pool=pool,
                                border=chosen.channel_border) for t in targets]
     folder = prepare_dir(out)
@@ -105,30 +71,3 @@ def render_command(
         console.print(f"wrote {folder / 'summary.json'} ({result.seconds:.1f} s on {result.device})")
 
 
-def main() -> None:
-    """Entry point: user errors become one clear line and a non-zero exit, not a traceback."""
-    try:
-        app(standalone_mode=False)
-    except FeatscopeError as error:
-        console.print(f"[red]error[/]: {error}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except NonFiniteError as error:
-        console.print(f"[red]error[/]: {error}", highlight=False, soft_wrap=True)
-        sys.exit(3)
-    except KeyboardInterrupt:
-        console.print("interrupted")
-        sys.exit(130)
-    except typer.Exit as exit_:
-        sys.exit(exit_.exit_code)
-    except (typer.Abort,):
-        sys.exit(1)
-    except Exception as error:  # click usage errors
-        import click
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        raise
-
-
-if __name__ == "__main__":
-    main()

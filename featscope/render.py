@@ -130,20 +130,24 @@ class _Pipeline:
             side = recipe.size
             shape = (batch, channels, side or height, side or width)
             self.param = self._image_param(shape, device)
-            self.random = {"lucid": tf.lucid_transforms(), "none": tf.identity,
-                           "scaled": tf.lucid_transforms(min(shape[2:]))}[recipe.transforms]
             below = recipe.upsample_below
             if side is None:
-                self.fixed = tf.resize((height, width))
+                model_size = (height, width)
             elif below and side < below:
-                self.fixed = tf.resize((below, below))
+                model_size = (below, below)
             else:
-                self.fixed = tf.identity
+                model_size = shape[2:]
+            self.fixed = tf.resize(model_size)
+            self.augment = {
+                "lucid": tf.compose(tf.lucid_transforms(), self.fixed),
+                "scaled": tf.random_affine(min(shape[2:]), model_size),
+                "none": self.fixed,
+            }[recipe.transforms]
         else:
             shape = (batch, *loaded.input_shape)
             self.param = params.tensor(shape, generator=generator, device=device,
                                        sd=recipe.init_sd, max_norm=max_norm)
-            self.random = self.fixed = tf.identity
+            self.augment = self.fixed = tf.identity
         self.image_mode = image
 
     def _image_param(self, shape: tuple[int, int, int, int], device: torch.device):
@@ -168,9 +172,8 @@ class _Pipeline:
     def model_input(self, image: torch.Tensor, augment: bool) -> torch.Tensor:
         if not self.image_mode:
             return image
-        if augment:
-            image = self.random(image, self.generator)
-        return self.normalization(self.fixed(image, self.generator))
+        transform = self.augment if augment else self.fixed
+        return self.normalization(transform(image, self.generator))
 
     def display(self, image: torch.Tensor) -> torch.Tensor:
         if not self.image_mode:

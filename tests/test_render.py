@@ -33,14 +33,16 @@ def test_single_conv_neuron_optimum_is_its_kernel_in_its_receptive_field():
     assert cosine(result.images[0], expected) > 0.99
 
 
-@pytest.mark.parametrize("model, shape, layer", [
-    (MLP(), (8,), "fc1"),
-    (ConvNet(dims=1), (3, 32), "conv2"),
-    (ConvNet(dims=2, channels=1), (1, 16, 16), "conv2"),
-    (ConvNet(dims=2), (3, 16, 16), "conv2"),
-    (ConvNet(dims=3), (3, 6, 8, 8), "conv2"),
+@pytest.mark.parametrize("build, shape, layer", [
+    (MLP, (8,), "fc1"),
+    (lambda: ConvNet(dims=1), (3, 32), "conv2"),
+    (lambda: ConvNet(dims=2, channels=1), (1, 16, 16), "conv2"),
+    (lambda: ConvNet(dims=2), (3, 16, 16), "conv2"),
+    (lambda: ConvNet(dims=3), (3, 6, 8, 8), "conv2"),
 ])
-def test_any_number_of_map_dims_renders_input_shaped_result(model, shape, layer):
+def test_any_number_of_map_dims_renders_input_shaped_result(build, shape, layer):
+    torch.manual_seed(0)
+    model = build()
     objectives = [fs.channel(layer, 0), fs.channel(layer, 1, pool="max")]
     result = fs.render(model, objectives, input_shape=shape, steps=40, lr=0.1, transforms="none")
     assert result.images.shape == (2, *shape)

@@ -1,0 +1,71 @@
+"""Run Lucent 0.1.8 on the embedded EfficientNet-Lite0, in Lucent's own virtual environment.
+
+Lucent needs an old kornia, so it cannot share featscope's environment: ``speed.py`` runs this
+file with the interpreter of ``bench/.lucent-venv`` and reads the JSON it prints. The model
+architecture is imported from featscope's source file (it needs only torch) and normalizes
+its own input, so Lucent runs with ``preprocess=False`` as its users would on such a model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import resource
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+warnings.filterwarnings("ignore")
+from lucent.optvis import param, render  # noqa: E402
+
+
+def load_model(arch_file: Path, weights: Path) -> torch.nn.Module:
+    spec = importlib.util.spec_from_file_location("efficientnet_lite", arch_file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["efficientnet_lite"] = module
+    spec.loader.exec_module(module)
+    net = module.EfficientNetLite()
+    net.load_state_dict(torch.load(weights, map_location="cpu"))
+    inner = net.forward
+    net.forward = lambda x: inner((x * 255 - 127) / 128)
+    return net.eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--arch", type=Path, required=True)
+    parser.add_argument("--weights", type=Path, required=True)
+    parser.add_argument("--layer", required=True, help="featscope layer path, e.g. _blocks.8")
+    parser.add_argument("--channels", required=True, help="comma-separated channel indices")
+    parser.add_argument("--steps", type=int, default=512)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--save", type=Path, required=True, help="where to write images (.npy)")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    device = torch.device("cuda:0" if torch.cuda.is_available() else "cpu")  # Lucent's own rule
+    model = load_model(args.arch, args.weights).to(device)
+    lucent_layer = args.layer.replace(".", "_")  # Lucent names modules with underscores
+    runs, images = [], []
+    for k in (int(c) for c in args.channels.split(",")):
+        start = time.perf_counter()
+        result = render.render_vis(model, f"{lucent_layer}:{k}",
+                                   param_f=lambda: param.image(args.size),
+                                   thresholds=(args.steps,), preprocess=False, progress=False,
+                                   show_image=False)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        runs.append({"channel": k, "seconds": seconds, "ms_per_step": 1000 * seconds / args.steps})
+        images.append(result[-1][0])  # (H, W, 3) in [0, 1]
+    np.save(args.save, np.stack(images))
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"runs": runs, "peak_rss_mib": peak_mib, "device": str(device)}))
+
+
+if __name__ == "__main__":
+    main()

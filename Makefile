@@ -23,5 +23,9 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest
 
+## Speed benchmark against the raw forward+backward and Lucent (installs Lucent in bench/.lucent-venv).
+bench: setup
+	$(BIN)/python bench/speed.py
+
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

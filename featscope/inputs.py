@@ -245,7 +245,11 @@ def read_bounds(path: str | Path) -> Vector:
     try:
         text = path.read_text()
         if path.suffix == ".json":
-            rows = [(k, *v) for k, v in json.loads(text).items()]
+            content = json.loads(text)
+            if not isinstance(content, dict) or not all(
+                    isinstance(v, list) and len(v) == 2 for v in content.values()):
+                raise ValueError("the JSON must map each feature to [low, high]")
+            rows = [(k, *v) for k, v in content.items()]
         else:
             rows = [(r["feature"], r["low"], r["high"]) for r in csv.DictReader(io.StringIO(text))]
         names = [str(r[0]) for r in rows]

@@ -8,13 +8,21 @@ from rich.table import Table
 
 from ..models import DEFAULT_MODEL
 from ..probing import list_layers
-from .common import ModelOption, WeightsOption, app, load
+from .common import ModelOption, WeightsOption, app
+from .model_options import (EmbeddingOption, FixedInputsOption, InputShapeOption, ModelRequest,
+                            OutputOption, SearchInputOption, SeqLenOption, TrustPickleOption,
+                            load_adapted)
 
 
 @app.command()
-def layers(model: ModelOption = DEFAULT_MODEL, weights: WeightsOption = None) -> None:
+def layers(model: ModelOption = DEFAULT_MODEL, weights: WeightsOption = None,
+           trust_pickle: TrustPickleOption = False, input_shape: InputShapeOption = None,
+           output: OutputOption = None, search_input: SearchInputOption = 0,
+           fixed_inputs: FixedInputsOption = None, embedding: EmbeddingOption = None,
+           seq_len: SeqLenOption = None) -> None:
     """List the layers that can be probed, with their output shapes and feature counts."""
-    loaded = load(model, weights)
+    loaded, _ = load_adapted(ModelRequest(model, weights, trust_pickle, input_shape, output,
+                                          search_input, fixed_inputs, embedding, seq_len))
     example = torch.zeros((1, *loaded.input_shape))
     table = Table(title=f"{loaded.name}: input {tuple(loaded.input_shape)}")
     table.add_column("layer", no_wrap=True)
@@ -24,5 +32,3 @@ def layers(model: ModelOption = DEFAULT_MODEL, weights: WeightsOption = None) ->
         table.add_row(info.name or "(model output)", info.kind, str(info.shape),
                       str(info.features() if info.shape else "-"))
     Console().print(table)
-
-

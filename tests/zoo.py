@@ -41,6 +41,7 @@ class TabularMLP(nn.Module):
     """(B, 4) tabular features -> 2 scores; unbounded, its optimum is at infinity."""
 
     feature_names = ["age", "income", "height", "score"]
+    input_shape = (4,)  # read by the factory loader when --input-shape is not given
 
     def __init__(self):
         super().__init__()

@@ -6,12 +6,12 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from ..models import DEFAULT_MODEL
-from ..probing import list_layers
-from .common import ModelOption, WeightsOption, app
+from ..models import DEFAULT_MODEL, LoadedModel
+from ..probing import MODEL_OUTPUT, LayerInfo, _first_tensor as first_tensor, list_layers
+from .common import ModelOption, WeightsOption, app, console
 from .model_options import (EmbeddingOption, FixedInputsOption, InputShapeOption, ModelRequest,
                             OutputOption, SearchInputOption, SeqLenOption, TrustPickleOption,
-                            load_adapted)
+                            is_torchscript, load_adapted)
 
 
 @app.command()
@@ -28,7 +28,19 @@ def layers(model: ModelOption = DEFAULT_MODEL, weights: WeightsOption = None,
     table.add_column("layer", no_wrap=True)
     for column in ("type", "output shape (no batch)", "features"):
         table.add_column(column, no_wrap=True)
-    for info in list_layers(loaded.module, example):
+    for info in _layers(loaded, example):
         table.add_row(info.name or "(model output)", info.kind, str(info.shape),
                       str(info.features() if info.shape else "-"))
     Console().print(table)
+    if is_torchscript(loaded):
+        console.print("note: a TorchScript model runs its layers as compiled code, so only its "
+                      "output can be probed; load it as Python code or ONNX to probe layers")
+
+
+def _layers(loaded: LoadedModel, example: torch.Tensor) -> list[LayerInfo]:
+    if not is_torchscript(loaded):
+        return list_layers(loaded.module, example)
+    # TorchScript refuses hooks on its layers: only the output can be read.
+    with torch.no_grad():
+        output = first_tensor(loaded.module(example))
+    return [LayerInfo(MODEL_OUTPUT, "output", tuple(output.shape[1:]))]

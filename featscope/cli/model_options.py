@@ -134,3 +134,18 @@ def check_forward(loaded: LoadedModel) -> object:
             f"({error.__class__.__name__}: {first}). Give its input shape without the batch "
             "dim with --input-shape, e.g. 3x224x224; for several inputs, one --input-shape per "
             "input") from None
+
+
+def is_torchscript(loaded: LoadedModel) -> bool:
+    return isinstance(loaded.module, torch.jit.ScriptModule)
+
+
+def check_probeable(loaded: LoadedModel, layers: set[str]) -> None:
+    """TorchScript runs its submodules as compiled code, so hooks on them never fire."""
+    inner = sorted(name for name in layers if name)
+    if is_torchscript(loaded) and inner:
+        raise FeatscopeError(
+            f"layer(s) {', '.join(inner)} of a TorchScript model cannot be probed: TorchScript "
+            "runs its layers as compiled code, past featscope's hooks. Targets on its output "
+            "work (logit:K, prob:K); to probe inner layers, load the model as Python code "
+            "(--model package.module:factory --weights FILE) or export it to ONNX")

@@ -9,8 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import FeatscopeError
-from ..models import DEFAULT_MODEL
 from ..hardening import render_units
+from ..models import DEFAULT_MODEL
 from ..outputs import prepare_dir
 from ..render import PRESETS, recipe
 from ..targets import SYNTAX, parse_target
@@ -18,7 +18,7 @@ from .common import DeviceOption, ModelOption, WeightsOption, app, console
 from .model_options import (BoundsOption, EmbeddingOption, FixedInputsOption, InputShapeOption,
                             KindOption, ModelRequest, OutputOption, SampleRateOption,
                             SearchInputOption, SeqLenOption, TrustPickleOption, VocabOption,
-                            load_adapted)
+                            check_probeable, load_adapted)
 from .units import UnitWriter, finished_rows
 
 
@@ -68,6 +68,7 @@ def render_command(
         embedding, seq_len, input_kind, sample_rate, bounds, vocab))
     objectives = [parse_target(t, loaded.module, loaded.class_names, pool=pool,
                                border=chosen.channel_border) for t in targets]
+    check_probeable(loaded, set().union(*(o.layers for o in objectives)))
     folder = prepare_dir(out)
     done = finished_rows(folder, targets) if resume else {}
     header = {"model": loaded.name, "device": None,

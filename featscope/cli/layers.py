@@ -21,8 +21,10 @@ def layers(model: ModelOption = DEFAULT_MODEL, weights: WeightsOption = None,
            fixed_inputs: FixedInputsOption = None, embedding: EmbeddingOption = None,
            seq_len: SeqLenOption = None) -> None:
     """List the layers that can be probed, with their output shapes and feature counts."""
-    loaded, _ = load_adapted(ModelRequest(model, weights, trust_pickle, input_shape, output,
-                                          search_input, fixed_inputs, embedding, seq_len))
+    loaded, _ = load_adapted(ModelRequest(
+        model, weights, trust_pickle=trust_pickle, input_shape=input_shape, output=output,
+        search_input=search_input, fixed_inputs=fixed_inputs, embedding=embedding,
+        seq_len=seq_len))
     example = torch.zeros((1, *loaded.input_shape))
     table = Table(title=f"{loaded.name}: input {tuple(loaded.input_shape)}")
     table.add_column("layer", no_wrap=True)

@@ -64,8 +64,10 @@ def render_command(
         raise FeatscopeError(f"unknown --pool {pool!r}; valid: mean, max")
     chosen = recipe(preset, steps=steps, size=size, lr=lr, param=param)
     loaded, kind = load_adapted(ModelRequest(
-        model, weights, trust_pickle, input_shape, output, search_input, fixed_inputs,
-        embedding, seq_len, input_kind, sample_rate, bounds, vocab))
+        model, weights, trust_pickle=trust_pickle, input_shape=input_shape, output=output,
+        search_input=search_input, fixed_inputs=fixed_inputs, embedding=embedding,
+        seq_len=seq_len, input_kind=input_kind, sample_rate=sample_rate, bounds=bounds,
+        vocab=vocab))
     objectives = [parse_target(t, loaded.module, loaded.class_names, pool=pool,
                                border=chosen.channel_border) for t in targets]
     check_probeable(loaded, set().union(*(o.layers for o in objectives)))

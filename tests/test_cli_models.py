@@ -130,3 +130,21 @@ def test_token_render_reports_nearest_tokens_and_gap(tmp_path):
     tokens = json.loads(open(row["files"]["tokens"]).read())["tokens"]
     assert len(tokens) == 4 and all(t.startswith("word") for t in tokens)
     assert row["soft_hard_gap"] == pytest.approx(row["objective"] - row["objective_hard_tokens"])
+
+
+def test_option_of_another_input_kind_is_refused(tmp_path):
+    result = CliRunner().invoke(app, ["render", "fc2:0", "--model", "tests.zoo:TabularMLP",
+                                      "--sample-rate", "16000", "--out", str(tmp_path)])
+    assert isinstance(result.exception, FeatscopeError)
+    assert "--sample-rate" in str(result.exception) and "vector" in str(result.exception)
+
+
+def test_bounds_file_gives_the_vector_length(tmp_path):
+    bounds = tmp_path / "bounds.json"
+    bounds.write_text('{"a": [0, 1], "b": [0, 1], "c": [null, 0]}')
+    listing = ok("layers", "--model", "torch.nn:Identity").output
+    assert "(model output)" in listing
+    ok("render", "logit:2", "--model", "torch.nn:Identity", "--bounds", str(bounds),
+       "--steps", "5", "--quiet", "--out", str(tmp_path / "out"))
+    row = summary_rows(tmp_path / "out")[0]
+    assert json.loads(open(row["files"]["json"]).read()).keys() == {"a", "b", "c"}

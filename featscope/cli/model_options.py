@@ -79,6 +79,8 @@ class ModelRequest:
 def load_adapted(request: ModelRequest) -> tuple[LoadedModel, object | None]:
     """The loaded, adapted model and its input kind (``None`` for images)."""
     shapes = [parse_shape(s) for s in request.input_shape or []]
+    if not shapes and request.bounds:  # a vector model: one input per bounded feature
+        shapes = [(len(inputs.read_bounds(request.bounds).names),)]
     loaded = load_model(request.model, weights=str(request.weights) if request.weights else None,
                         input_shape=shapes[0] if len(shapes) == 1 else None,
                         trust_pickle=request.trust_pickle)
@@ -98,6 +100,7 @@ def _input_kind(request: ModelRequest, loaded: LoadedModel) -> object | None:
                                   inputs.infer_kind(loaded.input_shape))
     if kind not in inputs.KINDS and kind != "tensor":
         raise FeatscopeError(f"unknown --input-kind {kind!r}; valid: {', '.join(inputs.KINDS)}")
+    _check_kind_options(request, kind)
     module = loaded.module
     if kind == "signal":
         return inputs.Signal(request.sample_rate or getattr(module, "sample_rate", None))
@@ -116,6 +119,16 @@ def _input_kind(request: ModelRequest, loaded: LoadedModel) -> object | None:
     if kind == "tensor":
         return inputs.Raw()
     return None
+
+
+def _check_kind_options(request: ModelRequest, kind: str) -> None:
+    # An option of another kind would be silently ignored: say so instead.
+    misplaced = [option for option, value, wanted in (
+        ("--sample-rate", request.sample_rate, "signal"), ("--bounds", request.bounds, "vector"),
+        ("--vocab", request.vocab, "tokens")) if value is not None and kind != wanted]
+    if misplaced:
+        raise FeatscopeError(f"{', '.join(misplaced)} do(es) not apply to a {kind} input; "
+                             "check --input-shape / --input-kind")
 
 
 def check_forward(loaded: LoadedModel) -> object:

@@ -107,4 +107,5 @@ def _report(writer: UnitWriter, folder: Path, quiet: bool) -> None:
             console.print(f"{target}: {row['objective_initial']:.3g} -> "
                           f"{row['objective']:.3g}  {files}")
     if not quiet:
-        console.print(f"wrote {folder / 'summary.json'} ({writer.seconds:.1f} s)")
+        console.print(f"wrote {folder / 'summary.json'} ({writer.seconds:.1f} s on "
+                      f"{writer.header['device']})")

@@ -35,6 +35,8 @@ def render_units(model: LoadedModel, objectives: Sequence[Objective], *,
     objectives = list(objectives)
     if not objectives:
         raise FeatscopeError("nothing to render: give at least one objective")
+    if batch_size is not None and batch_size < 1:
+        raise FeatscopeError(f"batch size must be at least 1 (got {batch_size})")
     chunk = batch_size or len(objectives)
     parts = []
     for start in range(0, len(objectives), chunk):

@@ -75,8 +75,13 @@ def save_npy(array: torch.Tensor, path: Path) -> Path:
 class Signal:
     """1-D signals (C, L) with amplitude in [-1, 1] (x = tanh(v)), like audio samples."""
 
-    sample_rate: int | None = None  # Hz; with it a .wav is written and the plot has Hz
+    sample_rate: int | None = None  # Hz; with it a .wav is written
     name: str = "signal"
+
+    def __post_init__(self) -> None:
+        if self.sample_rate is not None and not 1 <= self.sample_rate <= 2**31 - 1:
+            raise FeatscopeError(f"the sample rate must be a positive number of samples per "
+                                 f"second (got {self.sample_rate})")
 
     def parameterize(self, shape: tuple[int, ...], generator: torch.Generator,
                      device: torch.device, sd: float = 0.01) -> Parameterization:
@@ -201,7 +206,8 @@ class Vector:
         low = self._bound(self.low, features, -math.inf).to(device)
         high = self._bound(self.high, features, math.inf).to(device)
         values = _randn(shape, generator, device, sd)
-        both, only_low, only_high = low.isfinite() & high.isfinite(), low.isfinite(), high.isfinite()
+        only_low, only_high = low.isfinite(), high.isfinite()
+        both = only_low & only_high
         safe_low, safe_high = low.nan_to_num(0, 0, 0), high.nan_to_num(0, 0, 0)
 
         def value() -> torch.Tensor:

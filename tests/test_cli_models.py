@@ -115,7 +115,8 @@ def test_vector_render_respects_bounds_file(tmp_path):
     ok("render", "fc2:0", "fc2:1", "--model", "tests.zoo:TabularMLP", "--bounds", str(bounds),
        "--steps", "30", "--lr", "0.3", "--quiet", "--out", str(tmp_path / "out"))
     for row in summary_rows(tmp_path / "out"):
-        values = {r["feature"]: float(r["value"]) for r in csv.DictReader(open(row["files"]["csv"]))}
+        rows = csv.DictReader(open(row["files"]["csv"]))
+        values = {r["feature"]: float(r["value"]) for r in rows}
         assert 18 <= values["age"] <= 90 and values["income"] >= 0
         assert 1.4 <= values["height"] <= 2.1 and -1 <= values["score"] <= 1
 
@@ -148,3 +149,10 @@ def test_bounds_file_gives_the_vector_length(tmp_path):
        "--steps", "5", "--quiet", "--out", str(tmp_path / "out"))
     row = summary_rows(tmp_path / "out")[0]
     assert json.loads(open(row["files"]["json"]).read()).keys() == {"a", "b", "c"}
+
+
+def test_input_kind_that_does_not_fit_the_shape(tmp_path):
+    result = CliRunner().invoke(app, ["render", "fc2:0", "--model", "tests.zoo:TabularMLP",
+                                      "--input-kind", "signal", "--out", str(tmp_path)])
+    assert isinstance(result.exception, FeatscopeError)
+    assert "CxL" in str(result.exception) and "(4,)" in str(result.exception)

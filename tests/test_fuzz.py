@@ -51,7 +51,8 @@ def test_input_shape_parser(text):
     assert shape is None or (shape and all(d > 0 for d in shape))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(alphabet=string.printable, max_size=80), st.sampled_from([".csv", ".json"]))
 def test_bounds_file_reader(tmp_path, text, suffix):
     path = tmp_path / f"bounds{suffix}"
@@ -69,9 +70,12 @@ def test_output_key_selection(key):
         assert value is None or isinstance(value, torch.Tensor)
 
 
+MODELS = [("tests.zoo:TabularMLP", "4", "fc2:0"),
+          ("tests.zoo:FrequencyDetector", "1x128", "energy:0"),
+          ("tests.zoo:VolumeNet", "1x4x6x6", "conv:1")]
 OPTION_VALUES = {
     "--pool": st.sampled_from(["mean", "max", "median", ""]),
-    "--input-shape": st.sampled_from(["4", "0", "4x", "x", "2x2", "-4", "4,1"]),
+    "--input-shape": st.sampled_from(["4", "0", "4x", "x", "2x2", "-4", "4,1", "1x128"]),
     "--search-input": st.sampled_from(["0", "1", "-1", "x"]),
     "--output": st.sampled_from(["0", "logits", "", "9"]),
     "--steps": st.sampled_from(["1", "0", "-3", "two"]),
@@ -79,18 +83,28 @@ OPTION_VALUES = {
     "--embedding": st.sampled_from(["fc1", "nope"]),
     "--seq-len": st.sampled_from(["3", "0"]),
     "--device": st.sampled_from(["cpu", "auto", "gpu", "cuda:99"]),
+    "--sample-rate": st.sampled_from(["8000", "0", "-5"]),
+    "--bounds": st.sampled_from(["missing.csv", "tests"]),
+    "--fixed-inputs": st.sampled_from(["missing.npz", "tests"]),
+    "--vocab": st.sampled_from(["missing.txt", "tests"]),
+    "--batch-size": st.sampled_from(["1", "0", "-2"]),
 }
+
+# A few options at a time, each with a value from its list.
+OPTIONS = st.lists(st.sampled_from(sorted(OPTION_VALUES)), max_size=4, unique=True).flatmap(
+    lambda keys: st.fixed_dictionaries({k: OPTION_VALUES[k] for k in keys}))
+FUZZ_SETTINGS = settings(max_examples=60, deadline=None,
+                         suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="device options would really use CUDA")
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(TARGETISH, st.dictionaries(st.sampled_from(sorted(OPTION_VALUES)), st.just(None),
-                                  max_size=4).flatmap(
-    lambda keys: st.fixed_dictionaries({k: OPTION_VALUES[k] for k in keys})))
-def test_cli_arguments_never_crash(tmp_path, target, options):
-    args = ["render", target or "fc1:0", "--model", "tests.zoo:TabularMLP", "--steps", "1",
+@FUZZ_SETTINGS
+@given(st.sampled_from(MODELS), TARGETISH, OPTIONS)
+def test_cli_arguments_never_crash(tmp_path, model, target, options):
+    name, shape, default_target = model
+    args = ["render", target or default_target, "--model", name, "--steps", "1",
             "--quiet", "--out", str(tmp_path / "out")]
-    options.setdefault("--input-shape", "4")
+    options.setdefault("--input-shape", shape)
     for option, value in options.items():
         args += [option, value]
     result = CliRunner().invoke(app, args)

@@ -10,7 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 import featscope as fs
-from featscope import FeatscopeError, outputs
+from featscope import FeatscopeError, inputs, outputs
 from featscope.cli.common import app
 from featscope.hardening import render_units
 
@@ -168,3 +168,11 @@ def test_dict_output_without_output_option_lists_the_keys(tmp_path):
     run = run_cli("layers", "--model", "tests.zoo:DictOutput", "--input-shape", "3x8x8")
     assert isinstance(run.exception, FeatscopeError)
     assert "features, logits" in str(run.exception) and "--output" in str(run.exception)
+
+
+def test_bad_batch_size_and_sample_rate_are_clear_errors():
+    model = fs.LoadedModel(zoo.TabularMLP(), "m", (4,))
+    with pytest.raises(FeatscopeError, match="batch size must be at least 1"):
+        render_units(model, [fs.channel("fc2", 0)], batch_size=-2, steps=1)
+    with pytest.raises(FeatscopeError, match="sample rate"):
+        inputs.Signal(sample_rate=-5)

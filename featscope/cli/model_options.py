@@ -101,6 +101,7 @@ def _input_kind(request: ModelRequest, loaded: LoadedModel) -> object | None:
     if kind not in inputs.KINDS and kind != "tensor":
         raise FeatscopeError(f"unknown --input-kind {kind!r}; valid: {', '.join(inputs.KINDS)}")
     _check_kind_options(request, kind)
+    _check_kind_shape(kind, loaded.input_shape)
     module = loaded.module
     if kind == "signal":
         return inputs.Signal(request.sample_rate or getattr(module, "sample_rate", None))
@@ -119,6 +120,19 @@ def _input_kind(request: ModelRequest, loaded: LoadedModel) -> object | None:
     if kind == "tensor":
         return inputs.Raw()
     return None
+
+
+# The number of input dims (without batch) each kind is defined for; "tensor" takes any.
+KIND_DIMS = {"image": 3, "signal": 2, "volume": 4, "vector": 1, "tokens": 2}
+KIND_LAYOUT = {"image": "CxHxW", "signal": "CxL", "volume": "CxDxHxW", "vector": "F",
+               "tokens": "TxD"}
+
+
+def _check_kind_shape(kind: str, shape: tuple[int, ...]) -> None:
+    if kind in KIND_DIMS and len(shape) != KIND_DIMS[kind]:
+        raise FeatscopeError(
+            f"a {kind} input has shape {KIND_LAYOUT[kind]} (no batch dim), but this model's "
+            f"input is {tuple(shape)}: give --input-shape, or --input-kind tensor for any shape")
 
 
 def _check_kind_options(request: ModelRequest, kind: str) -> None:

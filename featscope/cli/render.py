@@ -50,7 +50,7 @@ def render_command(
     bounds: BoundsOption = None,
     vocab: VocabOption = None,
     resume: Annotated[bool, typer.Option(
-        "--resume", help="keep the targets already finished in --out (their files intact)")] = False,
+        "--resume", help="skip the targets already finished in --out (files intact)")] = False,
 ) -> None:
     """Render the input that maximizes each TARGET; write its files and summary.json to --out.
 

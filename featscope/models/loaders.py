@@ -63,7 +63,8 @@ def timm_model(name: str, weights: str | None) -> LoadedModel:
     except ImportError:
         raise FeatscopeError("timm:NAME models need timm: pip install 'featscope[timm]'") from None
     if not timm.is_model(name):
-        raise FeatscopeError(f"unknown timm model {name!r}.{did_you_mean(name, timm.list_models())}")
+        hint = did_you_mean(name, timm.list_models())
+        raise FeatscopeError(f"unknown timm model {name!r}.{hint}")
     if weights is None:
         try:
             module = timm.create_model(name, pretrained=True)

@@ -140,6 +140,15 @@ def test_tokens_search_embedding_space_and_report_nearest_tokens(tmp_path):
     assert report["tokens"] == [f"tok{i}" for i in ids[0].tolist()]
 
 
+def test_embedding_layer_itself_can_be_a_target():
+    loaded = adapt(fs.LoadedModel(zoo.TinyTransformer(), "tiny", (5,)), embedding="embed",
+                   seq_len=3)
+    kind = inputs.Tokens(loaded.module.table)
+    result = fs.render(loaded, fs.channel("embed", 2, feature_axis=-1),
+                       parameterize=kind.parameterize, steps=20, lr=0.1)
+    assert result.final[0] > result.initial[0]
+
+
 def test_nearest_token_of_an_exact_embedding_is_itself():
     table = torch.randn(10, 4)
     kind = inputs.Tokens(table)

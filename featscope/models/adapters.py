@@ -144,7 +144,9 @@ class EmbeddingInput(Adapter):
         if not x.dtype.is_floating_point:
             return self.model(x)
         ids = torch.zeros(x.shape[:2], dtype=torch.long, device=x.device)
-        handle = self.embedding.register_forward_hook(lambda module, inputs, output: x)
+        # Prepended, so that other hooks on the embedding (a probe) see the searched values.
+        handle = self.embedding.register_forward_hook(lambda module, inputs, output: x,
+                                                      prepend=True)
         try:
             return self.model(ids)
         finally:

@@ -26,6 +26,9 @@ from .probing import Probe, frozen
 from .search import GradientSearch
 
 ParamKind = str  # a name in IMAGE_PARAMETERIZATIONS, "keras" or "tensor"
+# (shape (B, ...), generator, device, init sd) -> the variables of a non-image input
+Parameterize = Callable[[tuple[int, ...], torch.Generator, torch.device, float],
+                        params.Parameterization]
 
 
 @dataclass(frozen=True)
@@ -121,10 +124,11 @@ class _Pipeline:
     """Parameterization -> image -> random transforms -> resize -> normalize -> model."""
 
     def __init__(self, loaded: LoadedModel, recipe: Recipe, batch: int, device: torch.device,
-                 generator: torch.Generator, max_norm: float | None):
+                 generator: torch.Generator, max_norm: float | None,
+                 parameterize: Parameterize | None = None):
         self.loaded, self.recipe, self.generator = loaded, recipe, generator
         self.normalization = loaded.normalization.to(device)
-        image = loaded.is_image and recipe.param != "tensor"
+        image = loaded.is_image and recipe.param != "tensor" and parameterize is None
         if image:
             channels, height, width = loaded.input_shape
             side = recipe.size
@@ -145,8 +149,11 @@ class _Pipeline:
             }[recipe.transforms]
         else:
             shape = (batch, *loaded.input_shape)
-            self.param = params.tensor(shape, generator=generator, device=device,
-                                       sd=recipe.init_sd, max_norm=max_norm)
+            if parameterize is not None:  # an input kind's own domain (see inputs.py)
+                self.param = parameterize(shape, generator, device, recipe.init_sd)
+            else:
+                self.param = params.tensor(shape, generator=generator, device=device,
+                                           sd=recipe.init_sd, max_norm=max_norm)
             self.augment = self.fixed = tf.identity
         self.image_mode = image
 
@@ -201,12 +208,15 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
            batch_size: int | None = None, input_shape: Sequence[int] | None = None,
            normalization: Normalization | None = None, max_norm: float | None = None,
            stop_early: bool = True, progress: bool = False,
-           on_step: Callable[[int, torch.Tensor], None] | None = None) -> RenderResult:
+           on_step: Callable[[int, torch.Tensor], None] | None = None,
+           parameterize: Parameterize | None = None) -> RenderResult:
     """Search for the input that maximizes each objective: one image per objective.
 
     ``model`` is a ``LoadedModel`` (from ``load_model``) or any ``nn.Module`` with
     ``input_shape`` (C, H, W) or (..., ) given. Objectives are rendered together as one batch
     (or in chunks of ``batch_size``). A given ``seed`` gives the same result on the CPU.
+    ``parameterize`` replaces the raw-tensor search space of non-image inputs (see
+    ``featscope.inputs`` for signals, volumes, bounded vectors and token embeddings).
     """
     objective_list = [objectives] if isinstance(objectives, Objective) else list(objectives)
     if not objective_list:
@@ -219,7 +229,7 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
     chunk = batch_size or len(objective_list)
     parts = [
         _render_batch(loaded, objective_list[i:i + chunk], chosen, seed + i, target, max_norm,
-                      stop_early, progress, on_step)
+                      stop_early, progress, on_step, parameterize)
         for i in range(0, len(objective_list), chunk)
     ]
     return parts[0] if len(parts) == 1 else _concat(parts)
@@ -255,7 +265,8 @@ def _check_dependency(objectives: Sequence[Objective], acts: dict[str, torch.Ten
 
 def _render_batch(loaded: LoadedModel, objectives: list[Objective], chosen: Recipe, seed: int,
                   device: torch.device, max_norm: float | None, stop_early: bool,
-                  progress: bool, on_step) -> RenderResult:
+                  progress: bool, on_step, parameterize: Parameterize | None = None
+                  ) -> RenderResult:
     module = loaded.module
     home = next(module.parameters(), torch.empty(0)).device
     generator = torch.Generator().manual_seed(seed)
@@ -263,7 +274,8 @@ def _render_batch(loaded: LoadedModel, objectives: list[Objective], chosen: Reci
     start = time.perf_counter()
     try:
         with frozen(module.to(device)), Probe(module, layers, stop_early=stop_early) as probe:
-            pipe = _Pipeline(loaded, chosen, len(objectives), device, generator, max_norm)
+            pipe = _Pipeline(loaded, chosen, len(objectives), device, generator, max_norm,
+                             parameterize)
 
             scorer = BatchScorer(objectives)
 

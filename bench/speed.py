@@ -72,11 +72,12 @@ def case_raw(layer: str, batch: int, size: int, device: str, steps: int) -> dict
     return {"ms_per_step": ms, "peak_rss_mib": _peak_mib()}
 
 
-def case_ours(layer: str, batch: int, size: int, device: str, steps: int, preset: str) -> dict:
+def case_ours(layer: str, batch: int, size: int, device: str, steps: int, preset: str,
+              precision: str = "float32") -> dict:
     import featscope as fs
     model = _model()
     objectives = [fs.channel(layer, k) for k in range(batch)]
-    kwargs = dict(preset=preset, device=device, seed=0)
+    kwargs = dict(preset=preset, device=device, seed=0, precision=precision)
     if preset == "featscope":
         kwargs["size"] = size
     fs.render(model, objectives, steps=2, **kwargs)  # warm-up
@@ -236,10 +237,14 @@ def benchmark(quick: bool, device: str, lucent_channels: int, results: Path) -> 
         r = run_child("raw", layer=layer, batch=batch, size=size, device=device, steps=n)
         o = run_child("ours", layer=layer, batch=batch, size=size, device=device, steps=n,
                       preset="featscope")
-        report["rows"].append({"layer": layer, "batch": batch, "size": size,
-                               "raw_ms": r["ms_per_step"], "ours_ms": o["ms_per_step"],
-                               "overhead": o["ms_per_step"] / r["ms_per_step"],
-                               "peak_rss_mib": o["peak_rss_mib"]})
+        row = {"layer": layer, "batch": batch, "size": size, "raw_ms": r["ms_per_step"],
+               "ours_ms": o["ms_per_step"], "overhead": o["ms_per_step"] / r["ms_per_step"],
+               "peak_rss_mib": o["peak_rss_mib"]}
+        if device.startswith("cuda"):
+            row["ours_bf16_ms"] = run_child("ours", layer=layer, batch=batch, size=size,
+                                            device=device, steps=n, preset="featscope",
+                                            precision="bfloat16")["ms_per_step"]
+        report["rows"].append(row)
     return report
 
 
@@ -270,11 +275,15 @@ def markdown(report: dict) -> str:
                          f"{v['lucent_seconds_per_channel'] * v['sheet_size']:.0f} s | "
                          f"{sheet['seconds']:.1f} s ({sheet['steps']} steps, "
                          f"peak {sheet['peak_rss_mib']:.0f} MiB) | {v['sheet_speedup']:.1f}x |")
-    lines += ["", "| layer | batch | px | limit ms/step | featscope ms/step | overhead | peak MiB |",
-              "|---|---|---|---|---|---|---|"]
+    bf16 = any("ours_bf16_ms" in r for r in report["rows"])
+    lines += ["", "| layer | batch | px | limit ms/step | featscope ms/step | overhead | "
+                  + ("featscope bf16 ms/step | " if bf16 else "") + "peak MiB |",
+              "|---|---|---|---|---|---|---|" + ("---|" if bf16 else "")]
     for r in report["rows"]:
+        extra = f"{r['ours_bf16_ms']:.1f} | " if bf16 else ""
         lines.append(f"| {r['layer']} | {r['batch']} | {r['size']} | {r['raw_ms']:.1f} | "
-                     f"{r['ours_ms']:.1f} | {r['overhead']:.2f}x | {r['peak_rss_mib']:.0f} |")
+                     f"{r['ours_ms']:.1f} | {r['overhead']:.2f}x | {extra}"
+                     f"{r['peak_rss_mib']:.0f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -25,6 +25,8 @@ from .objectives import BatchScorer, Objective
 from .probing import Probe, frozen
 from .search import GradientSearch
 
+Precision = Literal["float32", "bfloat16", "float16"]
+PRECISIONS: tuple[str, ...] = ("float32", "bfloat16", "float16")
 ParamKind = str  # a name in IMAGE_PARAMETERIZATIONS, "keras" or "tensor"
 # (shape (B, ...), generator, device, init sd) -> the variables of a non-image input
 Parameterize = Callable[[tuple[int, ...], torch.Generator, torch.device, float],
@@ -209,7 +211,8 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
            normalization: Normalization | None = None, max_norm: float | None = None,
            stop_early: bool = True, progress: bool = False,
            on_step: Callable[[int, torch.Tensor], None] | None = None,
-           parameterize: Parameterize | None = None) -> RenderResult:
+           parameterize: Parameterize | None = None,
+           precision: Precision = "float32") -> RenderResult:
     """Search for the input that maximizes each objective: one image per objective.
 
     ``model`` is a ``LoadedModel`` (from ``load_model``) or any ``nn.Module`` with
@@ -217,6 +220,8 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
     (or in chunks of ``batch_size``). A given ``seed`` gives the same result on the CPU.
     ``parameterize`` replaces the raw-tensor search space of non-image inputs (see
     ``featscope.inputs`` for signals, volumes, bounded vectors and token embeddings).
+    ``precision="bfloat16"``/``"float16"`` runs the model under autocast (with channels-last
+    memory on CUDA), which is much faster on GPUs; the search itself stays in float32.
     """
     objective_list = [objectives] if isinstance(objectives, Objective) else list(objectives)
     if not objective_list:
@@ -226,10 +231,12 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
     if chosen.steps < 1:
         raise FeatscopeError(f"steps must be at least 1 (got {chosen.steps})")
     target = resolve_device(device)
+    if precision not in PRECISIONS:
+        raise FeatscopeError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
     chunk = batch_size or len(objective_list)
     parts = [
         _render_batch(loaded, objective_list[i:i + chunk], chosen, seed + i, target, max_norm,
-                      stop_early, progress, on_step, parameterize)
+                      stop_early, progress, on_step, parameterize, precision=precision)
         for i in range(0, len(objective_list), chunk)
     ]
     return parts[0] if len(parts) == 1 else _concat(parts)
@@ -265,24 +272,35 @@ def _check_dependency(objectives: Sequence[Objective], acts: dict[str, torch.Ten
 
 def _render_batch(loaded: LoadedModel, objectives: list[Objective], chosen: Recipe, seed: int,
                   device: torch.device, max_norm: float | None, stop_early: bool,
-                  progress: bool, on_step, parameterize: Parameterize | None = None
-                  ) -> RenderResult:
+                  progress: bool, on_step, parameterize: Parameterize | None = None, *,
+                  precision: Precision = "float32") -> RenderResult:
     module = loaded.module
     home = next(module.parameters(), torch.empty(0)).device
     generator = torch.Generator().manual_seed(seed)
     layers = sorted(frozenset().union(*(o.layers for o in objectives)))
     start = time.perf_counter()
+    fast_memory = precision != "float32" and device.type == "cuda"
     try:
+        if fast_memory:
+            module.to(memory_format=torch.channels_last)
         with frozen(module.to(device)), Probe(module, layers, stop_early=stop_early) as probe:
             pipe = _Pipeline(loaded, chosen, len(objectives), device, generator, max_norm,
                              parameterize)
-
             scorer = BatchScorer(objectives)
 
-            def score(augment: bool) -> torch.Tensor:
-                return scorer(probe.run(pipe.model_input(pipe.image(), augment)))
+            def activations(x: torch.Tensor) -> dict[str, torch.Tensor]:
+                if precision == "float32":
+                    return probe.run(x)
+                if fast_memory and x.dim() == 4:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(device.type, dtype=getattr(torch, precision)):
+                    acts = probe.run(x)
+                return {name: act.float() for name, act in acts.items()}
 
-            acts = probe.run(pipe.model_input(pipe.image(), augment=False))
+            def score(augment: bool) -> torch.Tensor:
+                return scorer(activations(pipe.model_input(pipe.image(), augment)))
+
+            acts = activations(pipe.model_input(pipe.image(), augment=False))
             _check_dependency(objectives, acts)
             initial = scorer(acts).detach()
             engine = GradientSearch(
@@ -302,6 +320,8 @@ def _render_batch(loaded: LoadedModel, objectives: list[Objective], chosen: Reci
                 images = pipe.display(pipe.image())
     finally:
         module.to(home)
+        if fast_memory:
+            module.to(memory_format=torch.contiguous_format)
     return RenderResult(
         targets=[o.name for o in objectives],
         images=images.detach().cpu(),

@@ -138,3 +138,16 @@ def test_fast_paths_give_the_same_objective_values_as_the_plain_path():
     alone = fs.render(model, objectives[:1], **common)
     assert torch.allclose(early.initial[0], alone.initial[0], rtol=1e-5)
     assert torch.allclose(early.history[:, 0], alone.history[:, 0], rtol=2e-2)
+
+
+def test_mixed_precision_keeps_model_and_search_in_float32():
+    torch.manual_seed(0)
+    model = ConvNet()
+    common = dict(input_shape=(3, 16, 16), steps=10, seed=1)
+    fp32 = fs.render(model, fs.channel("conv2", 1), **common)
+    bf16 = fs.render(model, fs.channel("conv2", 1), precision="bfloat16", **common)
+    assert bf16.final.dtype == torch.float32 and bf16.images.dtype == torch.float32
+    assert torch.allclose(bf16.final, fp32.final, rtol=0.05, atol=0.01)
+    assert all(p.dtype == torch.float32 and p.is_contiguous() for p in model.parameters())
+    with pytest.raises(FeatscopeError, match="unknown precision"):
+        fs.render(model, fs.channel("conv2", 1), precision="int8", **common)

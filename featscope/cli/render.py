@@ -49,6 +49,8 @@ def render_command(
     sample_rate: SampleRateOption = None,
     bounds: BoundsOption = None,
     vocab: VocabOption = None,
+    precision: Annotated[str, typer.Option(
+        help="float32, or bfloat16/float16 autocast for the model (fast on GPUs)")] = "float32",
     resume: Annotated[bool, typer.Option(
         "--resume", help="skip the targets already finished in --out (files intact)")] = False,
 ) -> None:
@@ -74,7 +76,8 @@ def render_command(
     folder = prepare_dir(out)
     done = finished_rows(folder, targets) if resume else {}
     header = {"model": loaded.name, "device": None,
-              "settings": {"pool": pool, "batch_size": batch_size, "seed": seed}}
+              "settings": {"pool": pool, "batch_size": batch_size, "seed": seed,
+                           "precision": precision}}
     writer = UnitWriter(folder, loaded, kind, targets, objectives, done, header)
     todo = [o for t, o in zip(targets, objectives) if t not in done]
     progress = not quiet and sys.stderr.isatty()
@@ -82,7 +85,7 @@ def render_command(
         if todo:
             render_units(loaded, todo, preset=preset, steps=steps, size=size, lr=lr,
                          param=param, seed=seed, device=device, batch_size=batch_size,
-                         progress=progress, on_chunk=writer.write,
+                         progress=progress, on_chunk=writer.write, precision=precision,
                          parameterize=getattr(kind, "parameterize", None))
         else:
             writer.flush()

@@ -24,6 +24,7 @@ from .models import LoadedModel, Normalization, identity_normalization
 from .objectives import Objective, batch_scores
 from .probing import Probe, frozen
 from .search import GradientSearch
+from .sheets import grid, png_bytes
 
 ParamKind = str  # a name in IMAGE_PARAMETERIZATIONS, "keras" or "tensor"
 
@@ -100,6 +101,13 @@ class RenderResult:
     device: str
     recipe: Recipe
     settings: dict = field(default_factory=dict)
+
+    def _repr_png_(self) -> bytes | None:
+        """Jupyter shows a result inline: its images as a grid labelled with the targets."""
+        if self.images.dim() != 4:
+            return None
+        labels = [f"{t} {v:.3g}" for t, v in zip(self.targets, self.final.tolist())]
+        return png_bytes(grid(self.images, labels))
 
 
 def _as_loaded(model: nn.Module | LoadedModel, input_shape: Sequence[int] | None,

@@ -109,9 +109,10 @@ class Site:
     def __init__(self, out: Path, layers: Sequence[LayerEntry]):
         self.out = out
         self.layers = list(layers)
-        self.layer_stems = dict(zip((l.name for l in layers), file_stems(l.name or "output"
-                                                                           for l in layers)))
-        self.unit_stems = {l.name: file_stems(u.label for u in l.units) for l in layers}
+        names = [layer.name for layer in layers]
+        self.layer_stems = dict(zip(names, file_stems(name or "output" for name in names)))
+        self.unit_stems = {layer.name: file_stems(u.label for u in layer.units)
+                           for layer in layers}
 
     def layer_page(self, layer: str, page: int = 0) -> Path:
         suffix = f"-p{page + 1}" if page else ""
@@ -287,6 +288,11 @@ def _unit_html(site: Site, position: int, i: int, title: str) -> str:
     if i + 1 < len(layer.units):
         nav.append(_link(site.rel(site.unit_page(layer.name, i + 1), page),
                          f"{layer.units[i + 1].label} →", "ArrowRight"))
+    elif position + 1 < len(site.layers) and site.layers[position + 1].units:
+        following = site.layers[position + 1]  # walk on into the next layer
+        nav.append(_link(site.rel(site.unit_page(following.name, 0), page),
+                         f"{following.name or 'output'} {following.units[0].label} →",
+                         "ArrowRight"))
     result = unit.result
     best = unit.examples[0].activation if unit.examples else None
     facts = [("target", result.target), ("activation reached", f"{result.objective:.4g}"),

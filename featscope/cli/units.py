@@ -138,9 +138,15 @@ def render_units(job: Job, loaded: LoadedModel, objectives: Sequence[Objective],
                  out: Path) -> Rendered:
     """Render what the cache under ``out`` lacks, in batches; say what was resumed."""
     cache = RenderCache(out, job.cache_settings(loaded))
-    rendered = render_cached(loaded, objectives, cache, batch_size=job.batch_size,
-                             progress=job.progress, render_options=job.render_options(),
-                             log=None if job.quiet else log)
+    try:
+        rendered = render_cached(loaded, objectives, cache, batch_size=job.batch_size,
+                                 progress=job.progress, render_options=job.render_options(),
+                                 log=None if job.quiet else log)
+    except KeyboardInterrupt:
+        saved = sum(cache.get(o.name) is not None for o in objectives)
+        log(f"{saved} of {len(objectives)} units are saved in {cache.folder}; "
+            "run the same command again to resume")
+        raise
     for unit in rendered.units:
         if unit.zero_gradient:
             console.print(f"[yellow]warning[/]: {unit.target}: the input gradient was zero at "

@@ -93,7 +93,7 @@ def render_cached(loaded: LoadedModel, objectives: Sequence[Objective], cache: R
                   batch_size: int = 32, progress: bool = True,
                   render_options: dict | None = None,
                   log: Callable[[str], None] | None = None) -> Rendered:
-    """Render every objective that the cache lacks, ``batch_size`` per forward pass.
+    """Render every objective that the cache lacks, at most ``batch_size`` per forward pass.
 
     ``render_options`` are passed to ``render`` (preset, steps, size, seed, device, ...).
     Each batch is stored as soon as it is done. Objective names are the cache's targets.
@@ -110,11 +110,26 @@ def render_cached(loaded: LoadedModel, objectives: Sequence[Objective], cache: R
     seconds = 0.0
     with tqdm(total=len(missing) * steps, disable=not progress or not missing, unit="step",
               desc=f"rendering {len(missing)} units", dynamic_ncols=True) as bar:
-        for start in range(0, len(missing), batch_size):
-            batch = missing[start:start + batch_size]
+        for batch in batches(missing, batch_size):
             result = render(loaded, batch, **options,
                             on_step=lambda step, values, n=len(batch): bar.update(n))
             seconds += result.seconds
             for i in range(len(batch)):
                 done[batch[i].name] = cache.put(result, i)
     return Rendered([done[t] for t in targets], resumed, seconds)
+
+
+def batches(objectives: Sequence[Objective], size: int) -> list[list[Objective]]:
+    """Runs of consecutive objectives that read the same layers, cut into chunks of ``size``.
+
+    A batch then runs the model only as deep as its own layers need, instead of every unit
+    of a low layer paying for the forward pass through the whole network.
+    """
+    chunks: list[list[Objective]] = []
+    for objective in objectives:
+        last = chunks[-1] if chunks else None
+        if last and last[0].layers == objective.layers and len(last) < size:
+            last.append(objective)
+        else:
+            chunks.append([objective])
+    return chunks

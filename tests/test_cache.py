@@ -8,7 +8,7 @@ import torch
 
 import featscope as fs
 import featscope.cache as cache_module
-from featscope.cache import RenderCache, render_cached
+from featscope.cache import RenderCache, batches, render_cached
 from featscope.models import identity_normalization
 
 from .models import ConvNet
@@ -87,3 +87,11 @@ def test_other_settings_render_again_and_partial_files_are_redone(model, tmp_pat
     target = json.loads(next(p for p in first.folder.glob("*.json") if p != broken).read_text())
     done = render_cached(model, objectives()[:2], first, progress=False, render_options=OPTIONS)
     assert done.resumed == 1 and len(calls[2]) == 1 and calls[2][0] != target["target"]
+
+
+def test_batches_hold_one_layer_each_and_at_most_the_batch_size():
+    units = [fs.channel("conv1", k) for k in range(3)] + [fs.channel("conv2", k) for k in range(5)]
+    units.append(fs.class_logit(1))
+    names = [[o.name for o in batch] for batch in batches(units, 4)]
+    assert names == [["conv1:0", "conv1:1", "conv1:2"], ["conv2:0", "conv2:1", "conv2:2", "conv2:3"],
+                     ["conv2:4"], ["logit:1"]]

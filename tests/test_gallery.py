@@ -73,7 +73,7 @@ def test_every_gallery_link_resolves_to_a_file(site):
             assert "://" not in link, f"{page} loads an external asset {link}"
             assert (page.parent / unquote(link)).is_file(), f"{page}: broken link {link}"
     unit = html.unescape((site / "units" / "_blocks.8" / "1.html").read_text())
-    for expected in ("featscope render _blocks.8:1 logit:goldfinch", "<svg", "Dataset examples",
+    for expected in ("featscope render _blocks.8:0 _blocks.8:1", "<svg", "Dataset examples",
                      "best natural image", "\"steps\": 4"):
         assert expected in unit
     assert len([l for l in local_links(site / "units/_blocks.8/1.html") if "examples/" in l]) == 4

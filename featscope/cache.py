@@ -108,14 +108,18 @@ def render_cached(loaded: LoadedModel, objectives: Sequence[Objective], cache: R
             f"rendering {len(missing)}")
     steps = recipe(options.get("preset", "featscope"), steps=options.get("steps")).steps
     seconds = 0.0
+    # Counted in unit-steps, so that the time left moves during a long batch.
     with tqdm(total=len(missing) * steps, disable=not progress or not missing, unit="step",
               desc=f"rendering {len(missing)} units", dynamic_ncols=True) as bar:
+        finished = 0
         for batch in batches(missing, batch_size):
             result = render(loaded, batch, **options,
                             on_step=lambda step, values, n=len(batch): bar.update(n))
             seconds += result.seconds
             for i in range(len(batch)):
                 done[batch[i].name] = cache.put(result, i)
+            finished += len(batch)
+            bar.set_postfix_str(f"{finished}/{len(missing)} units saved")
     return Rendered([done[t] for t in targets], resumed, seconds)
 
 

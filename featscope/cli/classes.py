@@ -64,8 +64,11 @@ def classes_command(
     top_k: TopKOption = 5,
     quiet: QuietOption = False,
 ) -> None:
-    """Render the most confident input for each class into classes.png, each cell labelled
-    with the class name and the probability the model gives it. Re-running resumes."""
+    """Render the input the model is most confident belongs to each class.
+
+    Writes classes.png (each cell labelled with the class name and the probability the model
+    gives it), one PNG per class and summary.json to --out. Running it again resumes.
+    """
     job = Job(model, weights, preset, steps, size, lr, param, "mean", seed, device, batch_size,
               images, top_k, quiet)
     job.check()

@@ -48,9 +48,12 @@ def gallery_command(
     top_k: TopKOption = 5,
     quiet: QuietOption = False,
 ) -> None:
-    """Write a static HTML gallery to --out: an index of layers, a page per layer with its unit
-    grid, a page per unit with its curve, dataset examples and the command to reproduce it.
-    Opens from disk (OUT/index.html). Re-running resumes."""
+    """Write a browsable static HTML gallery of layers and units (open OUT/index.html).
+
+    An index of layers, a page per layer with its unit grid, a page per unit with its
+    objective curve, dataset examples (--images) and the command that reproduces it. No
+    server or network needed. Running the same command again resumes.
+    """
     job = Job(model, weights, preset, steps, size, lr, param, pool, seed, device, batch_size,
               images, top_k, quiet)
     job.check()

@@ -60,8 +60,11 @@ def overview_command(
     top_k: TopKOption = 5,
     quiet: QuietOption = False,
 ) -> None:
-    """Render a few units of layers from low to high into overview.png (a row per layer),
-    plus the single images and summary.json. Re-running resumes."""
+    """Render a few units of layers from low to high, a row per layer.
+
+    Writes overview.png, one PNG per unit and summary.json to --out. Running the same
+    command again resumes.
+    """
     job = Job(model, weights, preset, steps, size, lr, param, pool, seed, device, batch_size,
               images, top_k, quiet)
     job.check()

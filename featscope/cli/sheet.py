@@ -40,8 +40,11 @@ def sheet_command(
     top_k: TopKOption = 5,
     quiet: QuietOption = False,
 ) -> None:
-    """Render units of LAYER in batches; write a labelled grid (sheet.png), the single images
-    and summary.json to --out (and examples.png with --images). Re-running resumes."""
+    """Render many units of LAYER in batches into one labelled grid.
+
+    Writes sheet.png, one PNG per unit and summary.json to --out (and examples.png with
+    --images). Running the same command again resumes.
+    """
     job = Job(model, weights, preset, steps, size, lr, param, pool, seed, device, batch_size,
               images, top_k, quiet)
     job.check()

@@ -20,11 +20,11 @@ demo: setup
 		logit:espresso "logit:Egyptian Mau" logit:goldfinch --steps 128 --out $(OUT)
 
 ## A browsable gallery of the embedded model in ./out/gallery/ (open index.html; a few minutes
-## on 2 cores): 5 layers from low to high, 6 units each, 4 classes, with dataset examples from
+## on 2 cores): 5 layers from low to high, 6 units each, 3 classes, with dataset examples from
 ## scikit-image's sample photos. Re-running resumes from the cache.
 gallery: setup
-	$(BIN)/featscope gallery --count 5 --per-layer 6 --steps 128 \
-		--classes "espresso,goldfinch,Egyptian Mau,volcano" \
+	$(BIN)/featscope gallery --count 5 --per-layer 6 --steps 64 --size 160 \
+		--classes "espresso,goldfinch,volcano" \
 		--images "$$($(BIN)/python -c 'import skimage.data, os; print(os.path.dirname(skimage.data.__file__))')" \
 		--out $(OUT)/gallery
 

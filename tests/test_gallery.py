@@ -9,8 +9,10 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFont
 from skimage import data
+
+from featscope.sheets import label_height
 
 from .test_cli import assert_clear_error, featscope
 
@@ -77,6 +79,13 @@ def test_every_gallery_link_resolves_to_a_file(site):
                      "best natural image", "\"steps\": 4"):
         assert expected in unit
     assert len([l for l in local_links(site / "units/_blocks.8/1.html") if "examples/" in l]) == 4
+
+
+def test_gallery_overview_has_a_row_per_layer_and_no_empty_columns(site):
+    font = ImageFont.load_default(size=112 // 8)
+    title = int(max(font.getlength(name) for name in ("_blocks.2", "_blocks.8"))) + 2 * 2 + 4
+    pitch = 112 + label_height(112) + 2
+    assert Image.open(site / "overview.png").size == (title + 2 * (112 + 2) + 2, 2 * pitch + 2)
 
 
 def test_gallery_summary_and_resume(site, images):

@@ -85,7 +85,8 @@ def gallery_command(
             f"{info.kind}, output {tuple(info.shape)}"
         entries.append(LayerEntry(layer, described, units))
         if layer != MODEL_OUTPUT:
-            figure_rows.append((layer, visuals[start:start + OVERVIEW_UNITS],
+            shown = min(len(labels), OVERVIEW_UNITS)
+            figure_rows.append((layer, visuals[start:start + shown],
                                 [f"#{l} {u.objective:.3g}" for l, u in zip(labels, done)]))
         start += len(labels)
     figures = [save_png(overview(figure_rows), folder / "overview.png")] if figure_rows else []

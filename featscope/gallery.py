@@ -98,6 +98,10 @@ def _link(href: str, text: str, keys: str | None = None) -> str:
     return f'<a href="{html.escape(href)}"{data}>{html.escape(text)}</a>'
 
 
+def _img(src: str, alt: str, extra: str = "") -> str:
+    return f'<img src="{html.escape(src)}" alt="{html.escape(alt)}"{extra}>'
+
+
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text(text, path)
@@ -122,10 +126,12 @@ class Site:
         return max(1, -(-len(layer.units) // PAGE_SIZE))
 
     def unit_page(self, layer: str, index: int) -> Path:
-        return self.out / "units" / self.layer_stems[layer] / f"{self.unit_stems[layer][index]}.html"
+        stem = self.unit_stems[layer][index]
+        return self.out / "units" / self.layer_stems[layer] / f"{stem}.html"
 
     def thumb(self, layer: str, index: int) -> Path:
-        return self.out / "thumbs" / self.layer_stems[layer] / f"{self.unit_stems[layer][index]}.png"
+        stem = self.unit_stems[layer][index]
+        return self.out / "thumbs" / self.layer_stems[layer] / f"{stem}.png"
 
     def example(self, layer: str, index: int, rank: int, kind: str) -> Path:
         stem = self.unit_stems[layer][index]
@@ -179,21 +185,19 @@ def _index_html(site: Site, title: str, settings: dict, figures: Sequence[Path])
     page = site.out / "index.html"
     parts = [f"<h1>{html.escape(title)}</h1>",
              "<p class=\"muted\">Click a layer, then a unit. Keys: ← → previous/next, "
-             "↑ up one level, i index.</p>"]
+             "↑ up one level, i index, 1–9 a layer.</p>"]
     for figure in figures:
-        parts.append(f'<p><img src="{html.escape(site.rel(figure, page))}" alt="overview" '
-                     'style="max-width:100%"></p>')
+        parts.append("<p>" + _img(site.rel(figure, page), "overview", ' style="max-width:100%"')
+                     + "</p>")
     for position, layer in enumerate(site.layers):
-        first = site.layer_page(layer.name)
-        thumbs = "".join(
-            f'<img loading="lazy" src="{html.escape(site.rel(site.thumb(layer.name, i), page))}" '
-            f'alt="{html.escape(layer.units[i].label)}">' for i in range(min(12, len(layer.units))))
+        first = site.rel(site.layer_page(layer.name), page)
+        thumbs = "".join(_img(site.rel(site.thumb(layer.name, i), page), unit.label,
+                              ' loading="lazy"') for i, unit in enumerate(layer.units[:12]))
         key = str(position + 1) if position < 9 else None
-        parts.append(f'<div class="layer"><h2>{_link(site.rel(first, page), layer.name or "output", key)}'
-                     f' <span class="muted">{len(layer.units)} units · '
+        parts.append(f'<div class="layer"><h2>{_link(first, layer.name or "output", key)} '
+                     f'<span class="muted">{len(layer.units)} units · '
                      f'{html.escape(layer.description)}</span></h2>'
-                     f'<a href="{html.escape(site.rel(first, page))}"><div class="strip">{thumbs}'
-                     "</div></a></div>")
+                     f'<a href="{html.escape(first)}"><div class="strip">{thumbs}</div></a></div>')
     parts.append("<h2>Settings</h2><pre>" + html.escape(json.dumps(settings, indent=2)) + "</pre>")
     return _page(title, "\n".join(parts))
 
@@ -213,31 +217,32 @@ def _layer_html(site: Site, position: int, number: int, title: str) -> str:
     index = site.out / "index.html"
     nav = [_link(site.rel(index, page), "↑ index", "ArrowUp i")]
     count = site.pages(layer)
-    if number > 0:
-        nav.append(_link(site.rel(site.layer_page(layer.name, number - 1), page), "← page", "ArrowLeft"))
-    else:
-        nav.append(_neighbour_layer_link(site, position, -1, page, "ArrowLeft"))
-    if number + 1 < count:
-        nav.append(_link(site.rel(site.layer_page(layer.name, number + 1), page), "page →", "ArrowRight"))
-    else:
-        nav.append(_neighbour_layer_link(site, position, 1, page, "ArrowRight"))
-    pager = " ".join(
-        f"<b>{n + 1}</b>" if n == number else _link(site.rel(site.layer_page(layer.name, n), page), str(n + 1))
-        for n in range(count)) if count > 1 else ""
+
+    def page_link(n: int, text: str, keys: str | None = None) -> str:
+        return _link(site.rel(site.layer_page(layer.name, n), page), text, keys)
+
+    nav.append(page_link(number - 1, "← page", "ArrowLeft") if number > 0
+               else _neighbour_layer_link(site, position, -1, page, "ArrowLeft"))
+    nav.append(page_link(number + 1, "page →", "ArrowRight") if number + 1 < count
+               else _neighbour_layer_link(site, position, 1, page, "ArrowRight"))
+    pager = " ".join(f"<b>{n + 1}</b>" if n == number else page_link(n, str(n + 1))
+                     for n in range(count)) if count > 1 else ""
     cells = []
     start = number * PAGE_SIZE
     for i in range(start, min(start + PAGE_SIZE, len(layer.units))):
         unit = layer.units[i]
         ratio = f" · {unit.ratio:.2g}×" if unit.ratio is not None else ""
-        cells.append(
-            f'<a class="cell" href="{html.escape(site.rel(site.unit_page(layer.name, i), page))}">'
-            f'<img loading="lazy" width="{THUMB}" height="{THUMB}" alt="unit {html.escape(unit.label)}" '
-            f'src="{html.escape(site.rel(site.thumb(layer.name, i), page))}">'
-            f"{html.escape(unit.label)} · {unit.result.objective:.3g}{ratio}</a>")
+        thumb = _img(site.rel(site.thumb(layer.name, i), page), f"unit {unit.label}",
+                     f' loading="lazy" width="{THUMB}" height="{THUMB}"')
+        href = html.escape(site.rel(site.unit_page(layer.name, i), page))
+        cells.append(f'<a class="cell" href="{href}">{thumb}'
+                     f"{html.escape(unit.label)} · {unit.result.objective:.3g}{ratio}</a>")
+    legend = "unit · activation reached" + (" · ratio to best image"
+                                            if any(u.examples for u in layer.units) else "")
     body = (f"<nav>{' '.join(n for n in nav if n)}</nav>"
             f"<h1>{html.escape(layer.name or 'output')}</h1>"
             f"<p class=\"muted\">{html.escape(layer.description)} · {len(layer.units)} units · "
-            f"label: unit · activation reached{' · ratio to best image' if layer.units and layer.units[0].examples else ''}</p>"
+            f"label: {legend}</p>"
             f"<p>{pager}</p><div class=\"grid\">{''.join(cells)}</div><p>{pager}</p>")
     return _page(f"{layer.name} — {title}", body)
 
@@ -308,17 +313,17 @@ def _unit_html(site: Site, position: int, i: int, title: str) -> str:
     body = [f"<nav>{' '.join(nav)}</nav>",
             f"<h1>{html.escape(layer.name or 'output')} · {html.escape(unit.label)}</h1>",
             '<div class="main">'
-            f'<img src="{html.escape(site.rel(result.image, page))}" alt="visualization of '
-            f'{html.escape(result.target)}">'
-            f"<div><table>{table}</table><h3>Objective over steps</h3>"
+            + _img(site.rel(result.image, page), f"visualization of {result.target}")
+            + f"<div><table>{table}</table><h3>Objective over steps</h3>"
             f"{curve_svg(result.history, best)}</div></div>"]
     if unit.examples:
         cells = "".join(
-            f'<div class="example"><img src="{html.escape(site.rel(site.example(layer.name, i, r, "image"), page))}" '
-            f'alt="{html.escape(Path(e.path).name)}" title="{html.escape(e.path)}">'
-            f'<img src="{html.escape(site.rel(site.example(layer.name, i, r, "crop"), page))}" '
-            f'alt="crop of {html.escape(Path(e.path).name)}">{e.activation:.3g}</div>'
-            for r, e in enumerate(unit.examples))
+            '<div class="example">'
+            + _img(site.rel(site.example(layer.name, i, r, "image"), page), Path(e.path).name,
+                   f' title="{html.escape(e.path)}"')
+            + _img(site.rel(site.example(layer.name, i, r, "crop"), page),
+                   f"crop of {Path(e.path).name}")
+            + f"{e.activation:.3g}</div>" for r, e in enumerate(unit.examples))
         body.append("<h2>Dataset examples</h2><p class=\"muted\">The images that activate this "
                     "unit most (top), and the region around the strongest response (bottom)."
                     f"</p><div class=\"examples\">{cells}</div>")

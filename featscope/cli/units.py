@@ -21,7 +21,7 @@ from ..models import LoadedModel
 from ..objectives import Objective
 from ..outputs import file_stems, save_png, write_json
 from ..probing import LayerInfo, list_layers, resolve_layer
-from ..render import PRESETS, recipe, resolve_device
+from ..render import PRESETS, Recipe, recipe, resolve_device
 from ..sheets import grid
 from .common import console
 
@@ -74,7 +74,7 @@ class Job:
             raise FeatscopeError(f"--images {str(self.images)!r} is not a folder")
         self.recipe()
 
-    def recipe(self):
+    def recipe(self) -> Recipe:
         return recipe(self.preset, steps=self.steps, size=self.size, lr=self.lr, param=self.param)
 
     @property

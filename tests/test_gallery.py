@@ -127,15 +127,18 @@ def test_sheet_grid_and_exact_reproduction(tmp_path, images):
             == Image.open(row["image"]).tobytes())
 
 
-def test_classes_sheet_is_labelled_with_names_and_probabilities(tmp_path):
-    run = featscope("classes", "--classes", "1,goldfinch", *TINY, "--quiet", "--out",
-                    str(tmp_path))
+def test_classes_sheet_is_labelled_with_names_and_probabilities(tmp_path, images):
+    run = featscope("classes", "--classes", "1,goldfinch", "--images", str(images), "--top-k",
+                    "2", *TINY, "--quiet", "--out", str(tmp_path))
     assert run.returncode == 0, run.stderr
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert [(c["index"], c["name"]) for c in summary["classes"]] == [(1, "goldfish"),
                                                                     (11, "goldfinch")]
     assert all(0 < c["probability"] < 1 for c in summary["classes"])
     assert Image.open(tmp_path / "classes.png").size[0] == 2 * 64 + 3 * 2
+    # Class logits have no map: the examples are whole images, beside each visualization.
+    assert all(r["examples"][0]["box"] == [0, 0, 224, 224] for r in summary["results"])
+    assert Image.open(tmp_path / "examples.png").size == (3 * 112 + 4 * 2, 2 * (112 + 12) + 3 * 2)
 
 
 @pytest.mark.parametrize("args, fragments", [

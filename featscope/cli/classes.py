@@ -19,8 +19,8 @@ from ..targets import parse_target
 from .common import DeviceOption, ModelOption, WeightsOption, app, console, load
 from .units import (BatchOption, ColumnsOption, ImagesOption, Job, LrOption, OutOption,
                     ParamOption, PresetOption, QuietOption, SeedOption, SizeOption, StepsOption,
-                    TopKOption, dataset_examples, layer_infos, pictures, render_units,
-                    write_results)
+                    TopKOption, dataset_examples, examples_figure, layer_infos, pictures,
+                    render_units, write_results)
 
 DEFAULT_CLASSES = 8
 
@@ -84,10 +84,12 @@ def classes_command(
     names = [o.name.split(":", 1)[1] for o in objectives]
     labels = [f"{name} {p:.0%}" for name, p in zip(names, chances)]
     sheet = save_png(grid(visuals, labels, columns=columns), folder / "classes.png")
-    write_results(folder, job, loaded, rendered, examples,
-                  {"classes": [{"index": o.k, "name": n, "probability": p}
-                               for o, n, p in zip(objectives, names, chances)],
-                   "sheet": str(sheet)})
+    extra = {"classes": [{"index": o.k, "name": n, "probability": p}
+                         for o, n, p in zip(objectives, names, chances)], "sheet": str(sheet)}
+    if examples is not None:
+        figure = examples_figure(rendered, examples, names, tuple(loaded.input_shape[1:]))
+        extra["examples_figure"] = str(save_png(figure, folder / "examples.png"))
+    write_results(folder, job, loaded, rendered, examples, extra)
     if not quiet:
         console.print(f"wrote {sheet} ({len(objectives)} classes) and "
                       f"{folder / 'summary.json'}", highlight=False)

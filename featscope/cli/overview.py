@@ -14,8 +14,8 @@ from ..targets import parse_target
 from .common import DeviceOption, ModelOption, WeightsOption, app, console, load
 from .units import (BatchOption, ImagesOption, Job, LrOption, OutOption, ParamOption,
                     PoolOption, PresetOption, QuietOption, SeedOption, SizeOption, StepsOption,
-                    TopKOption, dataset_examples, layer_features, layer_infos, pictures, ratio,
-                    render_units, write_results)
+                    TopKOption, dataset_examples, examples_figure, layer_features, layer_infos,
+                    pictures, ratio, render_units, write_results)
 
 LayersOption = Annotated[Optional[str], typer.Option(
     help="comma-separated layers, low to high (default: spread evenly over the depth)")]
@@ -84,8 +84,13 @@ def overview_command(
         rows.append((layer, visuals[start:start + len(units)], labels))
         start += len(units)
     figure = save_png(overview(rows), folder / "overview.png")
-    write_results(folder, job, loaded, rendered, examples,
-                  {"layers": chosen, "overview": str(figure)})
+    extra = {"layers": chosen, "overview": str(figure)}
+    if examples is not None:
+        names = [u.target for u in rendered.units]
+        extra["examples_figure"] = str(save_png(
+            examples_figure(rendered, examples, names, tuple(loaded.input_shape[1:])),
+            folder / "examples.png"))
+    write_results(folder, job, loaded, rendered, examples, extra)
     if not quiet:
         console.print(f"wrote {figure} ({len(chosen)} layers: {', '.join(chosen)}) and "
                       f"{folder / 'summary.json'}", highlight=False)

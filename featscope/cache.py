@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .dataset import Examples, find_images
 from .models import LoadedModel
 from .objectives import Objective
 from .outputs import file_stems, save_png, write_json
@@ -137,3 +138,22 @@ def batches(objectives: Sequence[Objective], size: int) -> list[list[Objective]]
         else:
             chunks.append([objective])
     return chunks
+
+
+def cached_examples(root: str | Path, settings: dict, folder: str | Path,
+                    find: Callable[[], Examples]) -> tuple[Examples, bool]:
+    """Dataset examples from ``root/cache/examples-KEY.json``, or ``find()`` them and store them.
+
+    KEY covers ``settings`` and every image file's path, size and modification time, so that
+    a changed folder is scanned again. Returns the examples and whether they came from disk.
+    """
+    files = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in find_images(folder)]
+    path = Path(root) / "cache" / f"examples-{settings_key({**settings, 'files': files})}.json"
+    try:
+        return Examples.from_json(json.loads(path.read_text())), True
+    except (OSError, ValueError, TypeError, KeyError):  # none yet, or cut short
+        pass
+    found = find()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(found.to_json(), path)
+    return found, False

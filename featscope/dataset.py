@@ -9,7 +9,7 @@ response when the objective reads a spatial feature map (the whole image otherwi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -42,6 +42,16 @@ class Examples:
     def best(self, target: str) -> float | None:
         found = self.by_target.get(target)
         return found[0].activation if found else None
+
+    def to_json(self) -> dict:
+        return {"by_target": {t: [asdict(e) for e in found] for t, found in self.by_target.items()},
+                "images": self.images, "skipped": [list(s) for s in self.skipped]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Examples:
+        by_target = {t: [Example(e["path"], float(e["activation"]), tuple(e["box"]))
+                         for e in found] for t, found in data["by_target"].items()}
+        return cls(by_target, int(data["images"]), [tuple(s) for s in data["skipped"]])
 
 
 def find_images(folder: str | Path) -> list[Path]:

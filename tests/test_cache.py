@@ -5,10 +5,12 @@ import json
 
 import pytest
 import torch
+from PIL import Image
 
 import featscope as fs
 import featscope.cache as cache_module
-from featscope.cache import RenderCache, batches, render_cached
+from featscope.cache import RenderCache, batches, cached_examples, render_cached
+from featscope.dataset import Example, Examples
 from featscope.models import identity_normalization
 
 from .models import ConvNet
@@ -95,3 +97,24 @@ def test_batches_hold_one_layer_each_and_at_most_the_batch_size():
     names = [[o.name for o in batch] for batch in batches(units, 4)]
     assert names == [["conv1:0", "conv1:1", "conv1:2"], ["conv2:0", "conv2:1", "conv2:2", "conv2:3"],
                      ["conv2:4"], ["logit:1"]]
+
+
+def test_dataset_examples_are_reused_until_the_folder_or_settings_change(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (8, 8)).save(photos / "a.png")
+    scans = []
+
+    def find() -> Examples:
+        scans.append(1)
+        return Examples({"conv:0": [Example(str(photos / "a.png"), 2.5, (0, 0, 4, 4))]}, 1,
+                        [("b.png", "broken")])
+
+    first, reused = cached_examples(tmp_path, {"k": 1}, photos, find)
+    again, reused_again = cached_examples(tmp_path, {"k": 1}, photos, find)
+    assert (reused, reused_again, len(scans)) == (False, True, 1)
+    assert again == first
+    cached_examples(tmp_path, {"k": 2}, photos, find)
+    Image.new("RGB", (8, 8)).save(photos / "b.png")
+    cached_examples(tmp_path, {"k": 1}, photos, find)
+    assert len(scans) == 3

@@ -101,6 +101,8 @@ def test_gallery_summary_and_resume(site, images):
     rerun = featscope(*gallery_args(images, site))
     assert rerun.returncode == 0, rerun.stderr
     assert "resumed 5 of 5 units" in rerun.stderr and "rendering 0" in rerun.stderr
+    assert "4 images read, 1 skipped (from the cache)" in rerun.stderr
+    assert json.loads((site / "summary.json").read_text())["results"] == summary["results"]
 
 
 def test_sheet_grid_and_exact_reproduction(tmp_path, images):

@@ -76,7 +76,7 @@ def classes_command(
     objectives = class_objectives(loaded, classes)
     folder = prepare_dir(out)
     rendered = render_units(job, loaded, objectives, folder)
-    examples = dataset_examples(job, loaded, objectives)
+    examples = dataset_examples(job, loaded, objectives, folder)
     visuals = pictures(rendered.units)
     # The probability of the saved 8-bit image: what the user sees is what is scored.
     probs = probabilities(loaded, torch.stack([to_tensor(v) for v in visuals]), job.device)

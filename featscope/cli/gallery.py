@@ -72,7 +72,7 @@ def gallery_command(
         sections.append((MODEL_OUTPUT, [o.name.split(":", 1)[1] for o in wanted]))
     folder = prepare_dir(out)
     rendered = render_units(job, loaded, objectives, folder)
-    examples = dataset_examples(job, loaded, objectives)
+    examples = dataset_examples(job, loaded, objectives, folder)
     entries, figure_rows, start = [], [], 0
     visuals = pictures(rendered.units)
     for layer, labels in sections:

@@ -75,7 +75,7 @@ def overview_command(
                                border=border) for layer, units in chosen.items() for k in units]
     folder = prepare_dir(out)
     rendered = render_units(job, loaded, objectives, folder)
-    examples = dataset_examples(job, loaded, objectives)
+    examples = dataset_examples(job, loaded, objectives, folder)
     visuals, rows, start = pictures(rendered.units), [], 0
     for layer, units in chosen.items():
         done = rendered.units[start:start + len(units)]

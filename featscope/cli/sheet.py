@@ -55,7 +55,7 @@ def sheet_command(
                                border=border) for k in chosen]
     folder = prepare_dir(out)
     rendered = render_units(job, loaded, objectives, folder)
-    examples = dataset_examples(job, loaded, objectives)
+    examples = dataset_examples(job, loaded, objectives, folder)
     labels = [f"#{k} {u.objective:.3g}" + (f" {r:.2g}x" if (r := ratio(u, examples)) else "")
               for k, u in zip(chosen, rendered.units)]
     sheet = save_png(grid(pictures(rendered.units), labels, columns=columns),

@@ -14,7 +14,7 @@ import torch
 import typer
 from PIL import Image
 
-from ..cache import RenderCache, Rendered, UnitResult, render_cached
+from ..cache import RenderCache, Rendered, UnitResult, cached_examples, render_cached
 from ..dataset import Examples, crop, top_examples
 from ..errors import FeatscopeError
 from ..models import LoadedModel
@@ -154,17 +154,26 @@ def render_units(job: Job, loaded: LoadedModel, objectives: Sequence[Objective],
     return rendered
 
 
-def dataset_examples(job: Job, loaded: LoadedModel,
-                     objectives: Sequence[Objective]) -> Examples | None:
+def dataset_examples(job: Job, loaded: LoadedModel, objectives: Sequence[Objective],
+                     out: Path) -> Examples | None:
+    """The top-k images of each objective under --images (reused from the cache under
+    ``out`` when the model, objectives and files are unchanged)."""
     if job.images is None:
         return None
-    examples = top_examples(loaded, objectives, job.images, k=job.top_k,
-                            batch_size=job.batch_size, device=job.device, progress=job.progress)
+    settings = {"model": loaded.name, "weights": str(job.weights) if job.weights else None,
+                "targets": [o.name for o in objectives], "k": job.top_k,
+                "border": job.recipe().channel_border}
+    examples, reused = cached_examples(
+        out, settings, job.images,
+        lambda: top_examples(loaded, objectives, job.images, k=job.top_k,
+                             batch_size=job.batch_size, device=job.device,
+                             progress=job.progress))
     for path, reason in examples.skipped:
         console.print(f"[yellow]warning[/]: skipped unreadable image {path}: {reason}",
                       highlight=False)
     if not job.quiet:
-        log(f"dataset examples: {examples.images} images read, {len(examples.skipped)} skipped")
+        log(f"dataset examples: {examples.images} images read, {len(examples.skipped)} skipped"
+            + (" (from the cache)" if reused else ""))
     return examples
 
 

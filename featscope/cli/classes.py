@@ -69,8 +69,9 @@ def classes_command(
     Writes classes.png (each cell labelled with the class name and the probability the model
     gives it), one PNG per class and summary.json to --out. Running it again resumes.
     """
-    job = Job(model, weights, preset, steps, size, lr, param, "mean", seed, device, batch_size,
-              images, top_k, quiet)
+    job = Job(model=model, weights=weights, preset=preset, steps=steps, size=size, lr=lr,
+              param=param, pool="mean", seed=seed, device=device, batch_size=batch_size,
+              images=images, top_k=top_k, quiet=quiet)
     job.check()
     loaded = load(model, weights)
     objectives = class_objectives(loaded, classes)

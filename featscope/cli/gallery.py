@@ -54,8 +54,9 @@ def gallery_command(
     objective curve, dataset examples (--images) and the command that reproduces it. No
     server or network needed. Running the same command again resumes.
     """
-    job = Job(model, weights, preset, steps, size, lr, param, pool, seed, device, batch_size,
-              images, top_k, quiet)
+    job = Job(model=model, weights=weights, preset=preset, steps=steps, size=size, lr=lr,
+              param=param, pool=pool, seed=seed, device=device, batch_size=batch_size,
+              images=images, top_k=top_k, quiet=quiet)
     job.check()
     loaded = load(model, weights)
     infos = layer_infos(loaded)

@@ -65,8 +65,9 @@ def overview_command(
     Writes overview.png, one PNG per unit and summary.json to --out. Running the same
     command again resumes.
     """
-    job = Job(model, weights, preset, steps, size, lr, param, pool, seed, device, batch_size,
-              images, top_k, quiet)
+    job = Job(model=model, weights=weights, preset=preset, steps=steps, size=size, lr=lr,
+              param=param, pool=pool, seed=seed, device=device, batch_size=batch_size,
+              images=images, top_k=top_k, quiet=quiet)
     job.check()
     loaded = load(model, weights)
     chosen = choose_layers(loaded, layers, count, per_layer)

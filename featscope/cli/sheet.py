@@ -45,8 +45,9 @@ def sheet_command(
     Writes sheet.png, one PNG per unit and summary.json to --out (and examples.png with
     --images). Running the same command again resumes.
     """
-    job = Job(model, weights, preset, steps, size, lr, param, pool, seed, device, batch_size,
-              images, top_k, quiet)
+    job = Job(model=model, weights=weights, preset=preset, steps=steps, size=size, lr=lr,
+              param=param, pool=pool, seed=seed, device=device, batch_size=batch_size,
+              images=images, top_k=top_k, quiet=quiet)
     job.check()
     loaded = load(model, weights)
     chosen = parse_units(units, layer_features(loaded, layer), every)

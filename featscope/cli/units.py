@@ -62,6 +62,7 @@ class Job:
     quiet: bool = False
 
     def check(self) -> None:
+        """Reject bad options before the model loads: a clear error, early."""
         if self.param is not None and self.param not in ("pixel", "fourier"):
             raise FeatscopeError(f"unknown --param {self.param!r}; valid: pixel, fourier")
         if self.pool not in ("mean", "max"):

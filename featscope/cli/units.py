@@ -138,6 +138,10 @@ def log(message: str) -> None:
 def render_units(job: Job, loaded: LoadedModel, objectives: Sequence[Objective],
                  out: Path) -> Rendered:
     """Render what the cache under ``out`` lacks, in batches; say what was resumed."""
+    if not loaded.is_image:
+        raise FeatscopeError(
+            f"sheets, overviews and galleries show images, but {loaded.name} takes input of "
+            f"shape {tuple(loaded.input_shape)}; use `featscope render` for other inputs")
     cache = RenderCache(out, job.cache_settings(loaded))
     try:
         rendered = render_cached(loaded, objectives, cache, batch_size=job.batch_size,

@@ -8,11 +8,12 @@ from .objectives import (Channel, ClassLogit, ClassProbability, Custom, Directio
 from .probing import MODEL_OUTPUT, Probe, frozen, list_layers
 from .render import PRESETS, Recipe, RenderResult, render
 from .search import GradientSearch, NonFiniteError, SearchResult, ascend, descend, search
+from .sheets import grid
 
 __all__ = [
     "FeatscopeError", "LoadedModel", "Normalization", "load_model", "Objective", "Channel",
     "Neuron", "ClassLogit", "ClassProbability", "Direction", "Custom", "channel", "neuron",
     "class_logit", "class_probability", "direction", "custom", "MODEL_OUTPUT", "Probe", "frozen",
     "list_layers", "PRESETS", "Recipe", "RenderResult", "render", "GradientSearch",
-    "NonFiniteError", "SearchResult", "ascend", "descend", "search",
+    "NonFiniteError", "SearchResult", "ascend", "descend", "search", "grid",
 ]

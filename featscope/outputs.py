@@ -58,6 +58,11 @@ def write_json(data: object, path: Path) -> Path:
     return path
 
 
+def write_text(text: str, path: Path) -> Path:
+    _atomic_write(path, lambda stream: stream.write(text.encode()))
+    return path
+
+
 def _jsonable(value: object) -> object:
     if isinstance(value, (tuple, set, frozenset)):
         return list(value)

@@ -24,6 +24,7 @@ from .models import LoadedModel, Normalization, identity_normalization
 from .objectives import BatchScorer, Objective
 from .probing import Probe, frozen
 from .search import GradientSearch
+from .sheets import grid, png_bytes
 
 Precision = Literal["float32", "bfloat16", "float16"]
 PRECISIONS: tuple[str, ...] = ("float32", "bfloat16", "float16")
@@ -105,6 +106,13 @@ class RenderResult:
     device: str
     recipe: Recipe
     settings: dict = field(default_factory=dict)
+
+    def _repr_png_(self) -> bytes | None:
+        """Jupyter shows a result inline: its images as a grid labelled with the targets."""
+        if self.images.dim() != 4:
+            return None
+        labels = [f"{t} {v:.3g}" for t, v in zip(self.targets, self.final.tolist())]
+        return png_bytes(grid(self.images, labels))
 
 
 def _as_loaded(model: nn.Module | LoadedModel, input_shape: Sequence[int] | None,

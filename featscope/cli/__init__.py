@@ -6,7 +6,8 @@ import sys
 
 from ..errors import FeatscopeError
 from ..search import NonFiniteError
-from . import layers, render  # noqa: F401  (registers the commands)
+from . import (classes, gallery, layers, overview, render,  # noqa: F401  (registers the commands)
+               sheet)
 from .common import app, console
 
 

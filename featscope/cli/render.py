@@ -19,7 +19,7 @@ from .model_options import (BoundsOption, EmbeddingOption, FixedInputsOption, In
                             KindOption, ModelRequest, OutputOption, SampleRateOption,
                             SearchInputOption, SeqLenOption, TrustPickleOption, VocabOption,
                             check_probeable, load_adapted)
-from .units import UnitWriter, finished_rows
+from .unit_writer import UnitWriter, finished_rows
 
 
 @app.command("render")

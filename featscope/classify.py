@@ -1,0 +1,34 @@
+"""What the model says about an image: class probabilities, as the class sheets label them."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .errors import FeatscopeError
+from .models import LoadedModel
+from .probing import frozen
+from .render import resolve_device
+
+
+def probabilities(loaded: LoadedModel, images: torch.Tensor,
+                  device: str | torch.device | None = None) -> torch.Tensor:
+    """(B, C, H, W) images in [0, 1] -> (B, classes) softmax of the model's output.
+
+    Images are resized to the model's input size, as ``render`` feeds them, and normalized.
+    """
+    if not loaded.is_image:
+        raise FeatscopeError("class probabilities of images need a model with image input")
+    target = resolve_device(device)
+    module = loaded.module
+    home = next(module.parameters(), torch.empty(0)).device
+    size = tuple(loaded.input_shape[1:])
+    x = images.to(target)
+    if tuple(x.shape[-2:]) != size:
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    try:
+        with frozen(module.to(target)), torch.no_grad():
+            logits = module(loaded.normalization.to(target)(x))
+    finally:
+        module.to(home)
+    return logits.reshape(logits.shape[0], -1).softmax(dim=1).cpu()

@@ -1,0 +1,335 @@
+"""A static, self-contained HTML gallery: index of layers -> a page per layer -> a page per unit.
+
+The site opens from disk without a server and loads nothing from the network: styles and the
+small keyboard script are inline, plots are inline SVG, and every image is a file in the
+output folder referenced by a relative path. Layer pages are paginated and their thumbnails
+load lazily, so that layers with thousands of units stay fast.
+
+Layout of ``OUT``::
+
+    index.html
+    layers/LAYER[-pN].html          one page per PAGE_SIZE units
+    units/LAYER/UNIT.html           visualization, curve, dataset examples, settings, command
+    thumbs/LAYER/UNIT.png           small copies for the layer grids
+    examples/LAYER/UNIT-R[-crop].png   dataset examples (whole image and crop)
+    cache/KEY/...                   the rendered images themselves (see ``cache``)
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from .cache import UnitResult
+from .dataset import Example, crop, load_prepared
+from .outputs import file_stems, save_png, write_text
+
+PAGE_SIZE = 200  # units per layer page
+THUMB = 112  # px, side of a thumbnail in a layer grid
+EXAMPLE_THUMB = 96  # px, side of a dataset example
+
+
+@dataclass
+class UnitEntry:
+    label: str  # what the unit is called in its layer: "17", or a class name
+    result: UnitResult
+    command: str  # shell command that reproduces the image exactly
+    examples: list[Example] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float | None:
+        """The visualization's activation over the best natural image's, when that is > 0."""
+        if not self.examples or self.examples[0].activation <= 0:
+            return None
+        return self.result.objective / self.examples[0].activation
+
+
+@dataclass
+class LayerEntry:
+    name: str
+    description: str  # e.g. "Conv2d, output (112, 14, 14)"
+    units: list[UnitEntry]
+
+
+STYLE = """
+body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:12px 20px;
+color:#222;background:#fafafa}
+a{color:#0645ad;text-decoration:none}a:hover{text-decoration:underline}
+nav{display:flex;gap:14px;flex-wrap:wrap;margin:6px 0 14px;color:#666}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(116px,1fr));gap:6px}
+.cell{background:#fff;border:1px solid #ddd;padding:2px;font-size:12px;text-align:center}
+.cell img{width:100%;aspect-ratio:1;display:block;image-rendering:auto}
+.strip{display:flex;gap:4px;overflow:hidden}.strip img{width:72px;height:72px}
+.layer{margin:12px 0 22px}.main{display:flex;gap:24px;flex-wrap:wrap;align-items:flex-start}
+.main>img{width:320px;height:320px;border:1px solid #ccc}
+.examples{display:flex;gap:10px;flex-wrap:wrap}.example{font-size:12px;text-align:center}
+.example img{width:96px;height:96px;display:block}
+pre{background:#fff;border:1px solid #ddd;padding:8px;overflow:auto;font-size:12px}
+pre.command{white-space:pre-wrap;word-break:break-all}
+table{border-collapse:collapse}td{padding:1px 10px 1px 0}.muted{color:#777}
+"""
+
+# Links carry data-keys="KEY ..."; the script follows the link whose key was pressed.
+KEYS_SCRIPT = """
+document.addEventListener('keydown', function (event) {
+  if (event.altKey || event.ctrlKey || event.metaKey) return;
+  var link = document.querySelector('a[data-keys~="' + CSS.escape(event.key) + '"]');
+  if (link) { window.location.href = link.href; }
+});
+"""
+
+
+def _page(title: str, body: str) -> str:
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{html.escape(title)}</title><link rel=\"icon\" href=\"data:,\">"
+            f"<style>{STYLE}</style></head>\n"
+            f"<body>\n{body}\n<script>{KEYS_SCRIPT}</script></body></html>\n")
+
+
+def _link(href: str, text: str, keys: str | None = None) -> str:
+    data = f' data-keys="{keys}"' if keys else ""
+    return f'<a href="{html.escape(href)}"{data}>{html.escape(text)}</a>'
+
+
+def _img(src: str, alt: str, extra: str = "") -> str:
+    return f'<img src="{html.escape(src)}" alt="{html.escape(alt)}"{extra}>'
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text(text, path)
+
+
+class Site:
+    """Paths of every page and file, and the relative links between them."""
+
+    def __init__(self, out: Path, layers: Sequence[LayerEntry]):
+        self.out = out
+        self.layers = list(layers)
+        names = [layer.name for layer in layers]
+        self.layer_stems = dict(zip(names, file_stems(name or "output" for name in names)))
+        self.unit_stems = {layer.name: file_stems(u.label for u in layer.units)
+                           for layer in layers}
+
+    def layer_page(self, layer: str, page: int = 0) -> Path:
+        suffix = f"-p{page + 1}" if page else ""
+        return self.out / "layers" / f"{self.layer_stems[layer]}{suffix}.html"
+
+    def pages(self, layer: LayerEntry) -> int:
+        return max(1, -(-len(layer.units) // PAGE_SIZE))
+
+    def unit_page(self, layer: str, index: int) -> Path:
+        stem = self.unit_stems[layer][index]
+        return self.out / "units" / self.layer_stems[layer] / f"{stem}.html"
+
+    def thumb(self, layer: str, index: int) -> Path:
+        stem = self.unit_stems[layer][index]
+        return self.out / "thumbs" / self.layer_stems[layer] / f"{stem}.png"
+
+    def example(self, layer: str, index: int, rank: int, kind: str) -> Path:
+        stem = self.unit_stems[layer][index]
+        return self.out / "examples" / self.layer_stems[layer] / f"{stem}-{rank}-{kind}.png"
+
+    @staticmethod
+    def rel(target: Path | str, page: Path) -> str:
+        return Path(os.path.relpath(Path(target).resolve(), page.parent.resolve())).as_posix()
+
+
+def write_gallery(out: str | Path, layers: Sequence[LayerEntry], *, title: str,
+                  settings: dict, input_size: tuple[int, int] | None = None,
+                  figures: Sequence[Path] = ()) -> Path:
+    """Write the site for ``layers`` into ``out``; returns the index page's path.
+
+    ``input_size`` (H, W) is the size dataset examples were scored at (needed to cut their
+    crops); ``figures`` are extra images shown on the index (e.g. the overview).
+    """
+    site = Site(Path(out), layers)
+    for layer in site.layers:
+        for i, unit in enumerate(layer.units):
+            _write_unit_files(site, layer, i, unit, input_size)
+    for position, layer in enumerate(site.layers):
+        for page in range(site.pages(layer)):
+            _write(site.layer_page(layer.name, page), _layer_html(site, position, page, title))
+        for i in range(len(layer.units)):
+            _write(site.unit_page(layer.name, i), _unit_html(site, position, i, title))
+    index = site.out / "index.html"
+    _write(index, _index_html(site, title, settings, figures))
+    return index
+
+
+def _write_unit_files(site: Site, layer: LayerEntry, i: int, unit: UnitEntry,
+                      input_size: tuple[int, int] | None) -> None:
+    thumb = site.thumb(layer.name, i)
+    thumb.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(unit.result.image) as picture:
+        save_png(picture.convert("RGB").resize((THUMB, THUMB), Image.Resampling.LANCZOS), thumb)
+    if unit.examples:
+        site.example(layer.name, i, 0, "image").parent.mkdir(parents=True, exist_ok=True)
+    for rank, example in enumerate(unit.examples):
+        whole = load_prepared(Path(example.path), input_size)
+        save_png(whole.resize((EXAMPLE_THUMB, EXAMPLE_THUMB), Image.Resampling.LANCZOS),
+                 site.example(layer.name, i, rank, "image"))
+        save_png(crop(example, input_size).resize((EXAMPLE_THUMB, EXAMPLE_THUMB),
+                                                  Image.Resampling.LANCZOS),
+                 site.example(layer.name, i, rank, "crop"))
+
+
+def _index_html(site: Site, title: str, settings: dict, figures: Sequence[Path]) -> str:
+    page = site.out / "index.html"
+    parts = [f"<h1>{html.escape(title)}</h1>",
+             "<p class=\"muted\">Click a layer, then a unit. Keys: ← → previous/next, "
+             "↑ up one level, i index, 1–9 a layer.</p>"]
+    for figure in figures:
+        parts.append("<p>" + _img(site.rel(figure, page), "overview", ' style="max-width:100%"')
+                     + "</p>")
+    for position, layer in enumerate(site.layers):
+        first = site.rel(site.layer_page(layer.name), page)
+        thumbs = "".join(_img(site.rel(site.thumb(layer.name, i), page), unit.label,
+                              ' loading="lazy"') for i, unit in enumerate(layer.units[:12]))
+        key = str(position + 1) if position < 9 else None
+        parts.append(f'<div class="layer"><h2>{_link(first, layer.name or "output", key)} '
+                     f'<span class="muted">{len(layer.units)} units · '
+                     f'{html.escape(layer.description)}</span></h2>'
+                     f'<a href="{html.escape(first)}"><div class="strip">{thumbs}</div></a></div>')
+    parts.append("<h2>Settings</h2><pre>" + html.escape(json.dumps(settings, indent=2)) + "</pre>")
+    return _page(title, "\n".join(parts))
+
+
+def _neighbour_layer_link(site: Site, position: int, step: int, page: Path, key: str) -> str:
+    other = position + step
+    if not 0 <= other < len(site.layers):
+        return ""
+    name = site.layers[other].name or "output"
+    text = f"{'←' if step < 0 else '→'} layer {name}"
+    return _link(site.rel(site.layer_page(site.layers[other].name), page), text, key)
+
+
+def _layer_html(site: Site, position: int, number: int, title: str) -> str:
+    layer = site.layers[position]
+    page = site.layer_page(layer.name, number)
+    index = site.out / "index.html"
+    nav = [_link(site.rel(index, page), "↑ index", "ArrowUp i")]
+    count = site.pages(layer)
+
+    def page_link(n: int, text: str, keys: str | None = None) -> str:
+        return _link(site.rel(site.layer_page(layer.name, n), page), text, keys)
+
+    nav.append(page_link(number - 1, "← page", "ArrowLeft") if number > 0
+               else _neighbour_layer_link(site, position, -1, page, "ArrowLeft"))
+    nav.append(page_link(number + 1, "page →", "ArrowRight") if number + 1 < count
+               else _neighbour_layer_link(site, position, 1, page, "ArrowRight"))
+    pager = " ".join(f"<b>{n + 1}</b>" if n == number else page_link(n, str(n + 1))
+                     for n in range(count)) if count > 1 else ""
+    cells = []
+    start = number * PAGE_SIZE
+    for i in range(start, min(start + PAGE_SIZE, len(layer.units))):
+        unit = layer.units[i]
+        ratio = f" · {unit.ratio:.2g}×" if unit.ratio is not None else ""
+        thumb = _img(site.rel(site.thumb(layer.name, i), page), f"unit {unit.label}",
+                     f' loading="lazy" width="{THUMB}" height="{THUMB}"')
+        href = html.escape(site.rel(site.unit_page(layer.name, i), page))
+        cells.append(f'<a class="cell" href="{href}">{thumb}'
+                     f"{html.escape(unit.label)} · {unit.result.objective:.3g}{ratio}</a>")
+    legend = "unit · activation reached" + (" · ratio to best image"
+                                            if any(u.examples for u in layer.units) else "")
+    body = (f"<nav>{' '.join(n for n in nav if n)}</nav>"
+            f"<h1>{html.escape(layer.name or 'output')}</h1>"
+            f"<p class=\"muted\">{html.escape(layer.description)} · {len(layer.units)} units · "
+            f"label: {legend}</p>"
+            f"<p>{pager}</p><div class=\"grid\">{''.join(cells)}</div><p>{pager}</p>")
+    return _page(f"{layer.name} — {title}", body)
+
+
+def curve_svg(history: Sequence[float], reference: float | None = None, width: int = 480,
+              height: int = 160) -> str:
+    """An inline SVG line plot of the objective over steps (and a dashed reference level)."""
+    values = list(history) + ([reference] if reference is not None else [])
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    pad = 28
+
+    def xy(step: int, value: float) -> str:
+        x = pad + (width - 2 * pad) * step / max(1, len(history) - 1)
+        y = height - pad - (height - 2 * pad) * (value - low) / span
+        return f"{x:.1f},{y:.1f}"
+
+    line = " ".join(xy(i, v) for i, v in enumerate(history))
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'role="img" aria-label="objective over steps">',
+             f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fff" stroke="#ddd"/>',
+             f'<polyline fill="none" stroke="#1f6feb" stroke-width="1.5" points="{line}"/>',
+             f'<text x="{pad}" y="{height - 8}" font-size="11">step 1</text>',
+             f'<text x="{width - pad}" y="{height - 8}" font-size="11" text-anchor="end">'
+             f'step {len(history)}</text>',
+             f'<text x="4" y="{pad - 8}" font-size="11">{high:.3g}</text>',
+             f'<text x="4" y="{height - pad + 14}" font-size="11">{low:.3g}</text>']
+    if reference is not None:
+        y = xy(0, reference).split(",")[1]
+        parts.append(f'<line x1="{pad}" x2="{width - pad}" y1="{y}" y2="{y}" stroke="#d73a49" '
+                     'stroke-dasharray="4 3"/>')
+        parts.append(f'<text x="{width - pad}" y="{float(y) - 4:.1f}" font-size="11" '
+                     'text-anchor="end" fill="#d73a49">best natural image</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _unit_html(site: Site, position: int, i: int, title: str) -> str:
+    layer = site.layers[position]
+    unit = layer.units[i]
+    page = site.unit_page(layer.name, i)
+    up = site.layer_page(layer.name, i // PAGE_SIZE)
+    nav = [_link(site.rel(site.out / "index.html", page), "index", "i"),
+           _link(site.rel(up, page), f"↑ layer {layer.name or 'output'}", "ArrowUp")]
+    if i > 0:
+        nav.append(_link(site.rel(site.unit_page(layer.name, i - 1), page),
+                         f"← {layer.units[i - 1].label}", "ArrowLeft"))
+    if i + 1 < len(layer.units):
+        nav.append(_link(site.rel(site.unit_page(layer.name, i + 1), page),
+                         f"{layer.units[i + 1].label} →", "ArrowRight"))
+    elif position + 1 < len(site.layers) and site.layers[position + 1].units:
+        following = site.layers[position + 1]  # walk on into the next layer
+        nav.append(_link(site.rel(site.unit_page(following.name, 0), page),
+                         f"{following.name or 'output'} {following.units[0].label} →",
+                         "ArrowRight"))
+    result = unit.result
+    best = unit.examples[0].activation if unit.examples else None
+    facts = [("target", result.target), ("activation reached", f"{result.objective:.4g}"),
+             ("at the start", f"{result.objective_initial:.4g}")]
+    if best is not None:
+        facts.append(("best natural image", f"{best:.4g}"))
+    if unit.ratio is not None:
+        facts.append(("ratio to best image", f"{unit.ratio:.3g}×"))
+    if result.zero_gradient:
+        facts.append(("warning", "the input gradient was zero at every step"))
+    table = "".join(f"<tr><td class=\"muted\">{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
+                    for k, v in facts)
+    body = [f"<nav>{' '.join(nav)}</nav>",
+            f"<h1>{html.escape(layer.name or 'output')} · {html.escape(unit.label)}</h1>",
+            '<div class="main">'
+            + _img(site.rel(result.image, page), f"visualization of {result.target}")
+            + f"<div><table>{table}</table><h3>Objective over steps</h3>"
+            f"{curve_svg(result.history, best)}</div></div>"]
+    if unit.examples:
+        cells = "".join(
+            '<div class="example">'
+            + _img(site.rel(site.example(layer.name, i, r, "image"), page), Path(e.path).name,
+                   f' title="{html.escape(e.path)}"')
+            + _img(site.rel(site.example(layer.name, i, r, "crop"), page),
+                   f"crop of {Path(e.path).name}")
+            + f"{e.activation:.3g}</div>" for r, e in enumerate(unit.examples))
+        body.append("<h2>Dataset examples</h2><p class=\"muted\">The images that activate this "
+                    "unit most (top), and the region around the strongest response (bottom)."
+                    f"</p><div class=\"examples\">{cells}</div>")
+    body.append("<h2>Reproduce</h2><p class=\"muted\">Renders this unit with the units it was "
+                "batched with, exactly as here (on the CPU).</p><pre class=\"command\">"
+                + html.escape(unit.command) + "</pre>")
+    body.append("<h2>Settings</h2><pre>" + html.escape(json.dumps(result.settings, indent=2))
+                + "</pre>")
+    return _page(f"{layer.name} {unit.label} — {title}", "\n".join(body))

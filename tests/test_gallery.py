@@ -1,0 +1,205 @@
+"""The unit commands end to end on the embedded model (tiny renders), and the gallery site:
+every link resolves, a rerun resumes, and a real browser can walk index -> layer -> unit."""
+
+import html
+import json
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+from PIL import Image, ImageFont
+from skimage import data
+
+from featscope.sheets import label_height
+
+from .test_cli import assert_clear_error, featscope
+
+TINY = ["--steps", "4", "--size", "64"]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> Path:
+    """Sample photos that scikit-image ships, plus one file that is not an image."""
+    folder = tmp_path_factory.mktemp("images")
+    (folder / "more").mkdir()
+    for name in ("chelsea", "coffee", "rocket"):
+        Image.fromarray(getattr(data, name)()).save(folder / f"{name}.png")
+    Image.fromarray(data.astronaut()).save(folder / "more" / "astronaut.jpg")
+    (folder / "corrupt.jpg").write_bytes(b"\xff\xd8 truncated")
+    return folder
+
+
+def gallery_args(images: Path, out: Path) -> list[str]:
+    return ["gallery", "--layers", "_blocks.2,_blocks.8", "--per-layer", "2", "--classes",
+            "goldfinch", "--images", str(images), "--top-k", "2", "--batch-size", "3", *TINY,
+            "--out", str(out)]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, images) -> Path:
+    out = tmp_path_factory.mktemp("gallery")
+    run = featscope(*gallery_args(images, out))
+    assert run.returncode == 0, run.stderr
+    assert "skipped unreadable image" in run.stderr and "4 images read, 1 skipped" in run.stderr
+    return out
+
+
+class Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.links += [value for key, value in attrs if key in ("href", "src") and value]
+
+
+def local_links(page: Path) -> list[str]:
+    parser = Links()
+    parser.feed(page.read_text())
+    return [link for link in parser.links if not link.startswith(("data:", "#"))]
+
+
+def test_every_gallery_link_resolves_to_a_file(site):
+    pages = sorted(site.rglob("*.html"))
+    assert {p.relative_to(site).as_posix() for p in pages} >= {
+        "index.html", "layers/_blocks.2.html", "layers/_blocks.8.html", "layers/output.html",
+        "units/_blocks.2/0.html", "units/_blocks.2/1.html", "units/_blocks.8/0.html",
+        "units/_blocks.8/1.html", "units/output/goldfinch.html"}
+    for page in pages:
+        links = local_links(page)
+        assert links, f"{page} links nowhere"
+        for link in links:
+            assert "://" not in link, f"{page} loads an external asset {link}"
+            assert (page.parent / unquote(link)).is_file(), f"{page}: broken link {link}"
+    unit = html.unescape((site / "units" / "_blocks.8" / "1.html").read_text())
+    for expected in ("featscope render _blocks.8:0 _blocks.8:1", "<svg", "Dataset examples",
+                     "best natural image", "\"steps\": 4"):
+        assert expected in unit
+    assert len([l for l in local_links(site / "units/_blocks.8/1.html") if "examples/" in l]) == 4
+
+
+def test_gallery_overview_has_a_row_per_layer_and_no_empty_columns(site):
+    font = ImageFont.load_default(size=112 // 8)
+    title = int(max(font.getlength(name) for name in ("_blocks.2", "_blocks.8"))) + 2 * 2 + 4
+    pitch = 112 + label_height(112) + 2
+    assert Image.open(site / "overview.png").size == (title + 2 * (112 + 2) + 2, 2 * pitch + 2)
+
+
+def test_gallery_summary_and_resume(site, images):
+    summary = json.loads((site / "summary.json").read_text())
+    assert [r["target"] for r in summary["results"]] == [
+        "_blocks.2:0", "_blocks.2:1", "_blocks.8:0", "_blocks.8:1", "logit:goldfinch"]
+    assert summary["dataset"]["images"] == 4 and len(summary["dataset"]["skipped"]) == 1
+    for row in summary["results"]:
+        assert len(row["examples"]) == 2 and Path(row["image"]).is_file()
+        best = row["examples"][0]["activation"]
+        if best > 0:
+            assert row["ratio_to_best_image"] == pytest.approx(row["objective"] / best)
+    rerun = featscope(*gallery_args(images, site))
+    assert rerun.returncode == 0, rerun.stderr
+    assert "resumed 5 of 5 units" in rerun.stderr and "rendering 0" in rerun.stderr
+    assert "4 images read, 1 skipped (from the cache)" in rerun.stderr
+    assert json.loads((site / "summary.json").read_text())["results"] == summary["results"]
+
+
+def test_sheet_grid_and_exact_reproduction(tmp_path, images):
+    out = tmp_path / "sheet"
+    run = featscope("sheet", "_blocks.3", "--units", "0,5,7,2,9", "--columns", "3",
+                    "--batch-size", "2", "--images", str(images), "--top-k", "3", *TINY,
+                    "--quiet", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["units"] == [0, 5, 7, 2, 9] and len(summary["results"]) == 5
+    strip = max(11, round(64 * 0.11))
+    assert Image.open(out / "sheet.png").size == (3 * 64 + 4 * 2, 2 * (64 + strip) + 3 * 2)
+    assert Image.open(out / "examples.png").size == (4 * 112 + 5 * 2,
+                                                     5 * (112 + 12) + 6 * 2)
+    for row in summary["results"]:
+        assert Path(row["image"]).is_file() and len(row["examples"]) == 3
+    # The command stored for unit 2 (batched with unit 7) gives the same image again.
+    row = summary["results"][3]
+    args = row["reproduce"].split()
+    assert args[:4] == ["featscope", "render", "_blocks.3:7", "_blocks.3:2"]
+    again = featscope(*args[1:-2], "--quiet", "--out", str(tmp_path / "again"))
+    assert again.returncode == 0, again.stderr
+    assert (Image.open(tmp_path / "again" / "_blocks.3-2.png").tobytes()
+            == Image.open(row["image"]).tobytes())
+
+
+def test_classes_sheet_is_labelled_with_names_and_probabilities(tmp_path, images):
+    run = featscope("classes", "--classes", "1,goldfinch", "--images", str(images), "--top-k",
+                    "2", *TINY, "--quiet", "--out", str(tmp_path))
+    assert run.returncode == 0, run.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [(c["index"], c["name"]) for c in summary["classes"]] == [(1, "goldfish"),
+                                                                    (11, "goldfinch")]
+    assert all(0 < c["probability"] < 1 for c in summary["classes"])
+    assert Image.open(tmp_path / "classes.png").size[0] == 2 * 64 + 3 * 2
+    # Class logits have no map: the examples are whole images, beside each visualization.
+    assert all(r["examples"][0]["box"] == [0, 0, 224, 224] for r in summary["results"])
+    assert Image.open(tmp_path / "examples.png").size == (3 * 112 + 4 * 2, 2 * (112 + 12) + 3 * 2)
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["sheet", "_blocks.8", "--units", "3,200"], ["unit 200 is out of range", "0..111"]),
+    (["overview", "--layers", "_blocks.2,_blocks.99"], ["unknown layer '_blocks.99'"]),
+    (["gallery", "--images", "/no/such/folder"], ["is not a folder"]),
+])
+def test_unit_commands_give_clear_errors(tmp_path, args, fragments):
+    assert_clear_error(featscope(*args, "--out", str(tmp_path)), *fragments)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
+def test_browser_walks_index_layer_unit(site, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,1000"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        def images_loaded() -> list:
+            driver.execute_script("for (const i of document.images) i.scrollIntoView();"
+                                  "window.scrollTo(0, 0);")
+            WebDriverWait(driver, 20).until(lambda d: d.execute_script(
+                "return Array.from(document.images).every(i => i.complete)"))
+            sizes = driver.execute_script(
+                "return Array.from(document.images).map(i => [i.src, i.naturalWidth])")
+            assert sizes and all(width > 0 for _, width in sizes), sizes
+            return sizes
+
+        driver.get((site / "index.html").as_uri())
+        images_loaded()
+        driver.find_element(By.LINK_TEXT, "_blocks.8").click()
+        assert urlparse(driver.current_url).path.endswith("/layers/_blocks.8.html")
+        assert len(images_loaded()) == 2
+        driver.find_element(By.CSS_SELECTOR, ".grid a.cell").click()
+        assert urlparse(driver.current_url).path.endswith("/units/_blocks.8/0.html")
+        assert len(images_loaded()) == 1 + 2 * 2  # the visualization and two examples (image, crop)
+        driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_RIGHT)
+        WebDriverWait(driver, 10).until(lambda d: d.current_url.endswith("/units/_blocks.8/1.html"))
+        images_loaded()
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / "gallery-unit.png"
+        driver.save_screenshot(str(shot))
+        print(f"screenshot: {shot}")
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+    finally:
+        driver.quit()

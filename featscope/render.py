@@ -17,13 +17,17 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import diversity as div
 from . import parameterizations as params
 from . import transforms as tf
+from .crops import CropSchedule, crop_views
 from .errors import FeatscopeError
 from .models import LoadedModel, Normalization, identity_normalization
 from .objectives import Objective, batch_scores
 from .probing import Probe, frozen
 from .search import GradientSearch
+from .transparency import GradientAccumulator
+from .warmup import LeakyGradients
 
 ParamKind = str  # a name in IMAGE_PARAMETERIZATIONS, "keras" or "tensor"
 
@@ -36,7 +40,7 @@ class Recipe:
     param: ParamKind = "fourier"
     steps: int = 256
     lr: float = 0.05
-    optimizer: Literal["adam", "plain"] = "adam"
+    optimizer: Literal["adam", "nadam", "plain"] = "adam"
     grad_norm: Literal["none", "l2", "rms"] = "none"
     size: int | None = None  # image side in px; None: the model's input size
     upsample_below: int | None = None  # resize the image to this size when smaller (Lucid)
@@ -46,6 +50,18 @@ class Recipe:
     init_sd: float = 0.01
     channel_border: int = 0  # px excluded at each side of a channel's map (Keras)
     display: Literal["image", "keras"] = "image"
+    # MACO-style views: ``crops`` random crops of the image (the canvas) per image and step,
+    # side fractions uniform in crop_start's range at the first step, crop_end's at the last.
+    crops: int = 0
+    crop_start: tuple[float, float] = (0.5, 1.0)
+    crop_end: tuple[float, float] = (0.5, 1.0)
+    crop_spread: float | None = None  # sd of crop centres (canvas sides); None: uniform
+    crop_rotate: float = 0.0  # degrees, ± per crop
+    noise: float = 0.0  # sd of Gaussian noise added to each view
+    transparency: bool = False  # accumulate |d objective / d image| (MACO's alpha map)
+    diversity: float = 0.0  # weight of the similarity penalty between same-target images
+    closeness: float = 0.0  # weight of the mean squared distance to a start image
+    warmup: int = 0  # first steps with leaky ReLU gradients (revives dead units)
 
 
 PRESETS: dict[str, Recipe] = {
@@ -57,7 +73,14 @@ PRESETS: dict[str, Recipe] = {
     "keras": Recipe("keras", param="keras", steps=30, lr=10.0, optimizer="plain",
                     grad_norm="l2", size=180, transforms="none", decorrelate=False,
                     channel_border=2, display="keras"),
+    # MACO (Fel et al. 2023): natural magnitude, phase only, 32 crops of a 512 px canvas
+    # shrinking from the whole canvas to a tenth of it, noise 0.08, NAdam lr 1.0.
+    "maco": Recipe("maco", param="maco", steps=256, lr=1.0, optimizer="nadam", size=512,
+                   transforms="none", crops=32, crop_start=(1.0, 1.0), crop_end=(0.1, 0.2),
+                   crop_spread=0.15, noise=0.08, transparency=True),
 }
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam, "plain": None}
 
 
 def recipe(preset: str = "featscope", **overrides) -> Recipe:
@@ -100,6 +123,8 @@ class RenderResult:
     device: str
     recipe: Recipe
     settings: dict = field(default_factory=dict)
+    transparency: torch.Tensor | None = None  # (B, H, W) accumulated |input gradient|
+    never_activated: list[bool] = field(default_factory=list)  # objective never rose
 
 
 def _as_loaded(model: nn.Module | LoadedModel, input_shape: Sequence[int] | None,
@@ -121,8 +146,10 @@ class _Pipeline:
     """Parameterization -> image -> random transforms -> resize -> normalize -> model."""
 
     def __init__(self, loaded: LoadedModel, recipe: Recipe, batch: int, device: torch.device,
-                 generator: torch.Generator, max_norm: float | None):
+                 generator: torch.Generator, max_norm: float | None,
+                 start: torch.Tensor | None = None, spectrum: torch.Tensor | None = None):
         self.loaded, self.recipe, self.generator = loaded, recipe, generator
+        self.start, self.spectrum, self.crops = start, spectrum, None
         self.normalization = loaded.normalization.to(device)
         image = loaded.is_image and recipe.param != "tensor"
         if image:
@@ -130,10 +157,13 @@ class _Pipeline:
             side = recipe.size
             shape = (batch, channels, side or height, side or width)
             self.param = self._image_param(shape, device)
+            if recipe.crops:
+                self.crops = CropSchedule(recipe.crops, recipe.crop_start, recipe.crop_end,
+                                          recipe.crop_spread, recipe.crop_rotate, recipe.noise)
             self.random = {"lucid": tf.lucid_transforms(), "none": tf.identity,
                            "scaled": tf.lucid_transforms(min(shape[2:]))}[recipe.transforms]
             below = recipe.upsample_below
-            if side is None:
+            if side is None or recipe.crops:
                 self.fixed = tf.resize((height, width))
             elif below and side < below:
                 self.fixed = tf.resize((below, below))
@@ -148,6 +178,11 @@ class _Pipeline:
 
     def _image_param(self, shape: tuple[int, int, int, int], device: torch.device):
         r = self.recipe
+        if self.start is not None:
+            return params.from_image(self.start, device=device, decorrelate=r.decorrelate)
+        if r.param == "maco" and self.spectrum is not None:
+            return params.maco(shape, generator=self.generator, device=device,
+                               decorrelate=r.decorrelate, spectrum=self.spectrum)
         if r.param == "keras":
             return params.uniform_pixels(shape, generator=self.generator, device=device,
                                          low=-0.125, high=0.125)
@@ -165,11 +200,16 @@ class _Pipeline:
             value = self.normalization.inverse(value)
         return value
 
-    def model_input(self, image: torch.Tensor, augment: bool) -> torch.Tensor:
+    def model_input(self, image: torch.Tensor, augment: bool, progress: float = 0.0) -> torch.Tensor:
+        """(B, C, H, W) image -> model input: (B * views, ...) when augmented with crops."""
         if not self.image_mode:
             return image
         if augment:
             image = self.random(image, self.generator)
+            if self.crops is not None:
+                size = tuple(self.loaded.input_shape[1:])
+                return self.normalization(crop_views(image, self.crops, size, progress,
+                                                     self.generator))
         return self.normalization(self.fixed(image, self.generator))
 
     def display(self, image: torch.Tensor) -> torch.Tensor:
@@ -198,25 +238,39 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
            batch_size: int | None = None, input_shape: Sequence[int] | None = None,
            normalization: Normalization | None = None, max_norm: float | None = None,
            stop_early: bool = True, progress: bool = False,
-           on_step: Callable[[int, torch.Tensor], None] | None = None) -> RenderResult:
+           on_step: Callable[[int, torch.Tensor], None] | None = None,
+           start: torch.Tensor | None = None, spectrum: torch.Tensor | None = None,
+           diversity_layer: str | None = None, **settings) -> RenderResult:
     """Search for the input that maximizes each objective: one image per objective.
 
     ``model`` is a ``LoadedModel`` (from ``load_model``) or any ``nn.Module`` with
     ``input_shape`` (C, H, W) or (..., ) given. Objectives are rendered together as one batch
     (or in chunks of ``batch_size``). A given ``seed`` gives the same result on the CPU.
+    ``settings`` override other ``Recipe`` fields (crops, noise, diversity, warmup, ...).
+    ``start`` (1 or B, C, H, W) in [0, 1]: accentuation, the search starts from this image
+    (kept close to it by ``closeness``). ``spectrum``: MACO's log-magnitude (3, S, S).
+    ``diversity_layer``: where the diversity penalty compares images (default: each
+    objective's own layer). Repeat an objective N times to get N diverse images of it.
     """
     objective_list = [objectives] if isinstance(objectives, Objective) else list(objectives)
     if not objective_list:
         raise FeatscopeError("nothing to render: give at least one objective")
     loaded = _as_loaded(model, input_shape, normalization)
-    chosen = recipe(preset, steps=steps, lr=lr, param=param, size=size, transforms=transforms)
+    chosen = recipe(preset, steps=steps, lr=lr, param=param, size=size, transforms=transforms,
+                    **settings)
     if chosen.steps < 1:
         raise FeatscopeError(f"steps must be at least 1 (got {chosen.steps})")
     target = resolve_device(device)
     chunk = batch_size or len(objective_list)
+    if chosen.diversity and chunk < len(objective_list):
+        raise FeatscopeError("diversity compares the images of one batch: do not split the "
+                             "batch (leave batch_size unset)")
+    starts = _start_images(start, loaded, chosen, len(objective_list))
+    extras = _Extras(spectrum, diversity_layer)
     parts = [
         _render_batch(loaded, objective_list[i:i + chunk], chosen, seed + i, target, max_norm,
-                      stop_early, progress, on_step)
+                      stop_early, progress, on_step,
+                      None if starts is None else starts[i:i + chunk], extras)
         for i in range(0, len(objective_list), chunk)
     ]
     return parts[0] if len(parts) == 1 else _concat(parts)
@@ -233,7 +287,52 @@ def _concat(parts: list[RenderResult]) -> RenderResult:
         history=torch.cat([p.history for p in parts], dim=1),
         zero_gradient=[z for p in parts for z in p.zero_gradient],
         seconds=sum(p.seconds for p in parts),
+        transparency=None if first.transparency is None
+        else torch.cat([p.transparency for p in parts]),
+        never_activated=[n for p in parts for n in p.never_activated],
     )
+
+
+@dataclass(frozen=True)
+class _Extras:
+    spectrum: torch.Tensor | None = None
+    diversity_layer: str | None = None
+
+
+def _start_images(start: torch.Tensor | None, loaded: LoadedModel, chosen: Recipe,
+                  batch: int) -> torch.Tensor | None:
+    """The accentuation start (1 or B, C, H, W), resized to the image size: (B, C, H, W)."""
+    if start is None:
+        return None
+    if not loaded.is_image:
+        raise FeatscopeError("a start image needs an image model (input (C, H, W), C 1 or 3)")
+    channels, height, width = loaded.input_shape
+    if start.dim() == 3:
+        start = start[None]
+    if start.dim() != 4 or start.shape[1] != channels or start.shape[0] not in (1, batch):
+        raise FeatscopeError(f"the start image must be (1 or {batch}, {channels}, H, W) in "
+                             f"[0, 1]; got {tuple(start.shape)}")
+    size = (chosen.size or height, chosen.size or width)
+    start = torch.nn.functional.interpolate(start.float(), size=size, mode="bilinear",
+                                            antialias=True, align_corners=False).clamp(0, 1)
+    return start.expand(batch, -1, -1, -1)
+
+
+def _penalties(pipe: _Pipeline, chosen: Recipe, objectives: list[Objective], image: torch.Tensor,
+               acts: dict[str, torch.Tensor], start: torch.Tensor | None,
+               diversity_layer: str | None) -> torch.Tensor:
+    """(B,) regularizers subtracted from the objective during the search."""
+    total = torch.zeros(image.shape[0], device=image.device)
+    if chosen.closeness and start is not None:
+        distance = (image - start.to(image.device)).pow(2).flatten(1).mean(1)
+        total = total + chosen.closeness * distance
+    if chosen.diversity:
+        layer = diversity_layer or sorted(objectives[0].layers)[0]
+        feats = div.gram(acts[layer])
+        feats = feats.reshape(image.shape[0], -1, feats.shape[-1]).mean(1)  # mean over views
+        groups = div.groups_of([o.name for o in objectives])
+        total = total + chosen.diversity * div.similarity(feats, groups)
+    return total
 
 
 def _check_dependency(objectives: Sequence[Objective], acts: dict[str, torch.Tensor]) -> None:
@@ -252,31 +351,55 @@ def _check_dependency(objectives: Sequence[Objective], acts: dict[str, torch.Ten
 
 def _render_batch(loaded: LoadedModel, objectives: list[Objective], chosen: Recipe, seed: int,
                   device: torch.device, max_norm: float | None, stop_early: bool,
-                  progress: bool, on_step) -> RenderResult:
+                  progress: bool, on_step, start_image: torch.Tensor | None = None,
+                  extras: _Extras = _Extras()) -> RenderResult:
     module = loaded.module
     home = next(module.parameters(), torch.empty(0)).device
     generator = torch.Generator().manual_seed(seed)
     layers = sorted(frozenset().union(*(o.layers for o in objectives)))
+    if chosen.diversity and extras.diversity_layer:
+        layers = sorted({*layers, extras.diversity_layer})
+    batch = len(objectives)
+    gradients = GradientAccumulator()
     start = time.perf_counter()
     try:
-        with frozen(module.to(device)), Probe(module, layers, stop_early=stop_early) as probe:
-            pipe = _Pipeline(loaded, chosen, len(objectives), device, generator, max_norm)
+        with frozen(module.to(device)), Probe(module, layers, stop_early=stop_early) as probe, \
+                LeakyGradients(module, active=chosen.warmup > 0) as leaky:
+            pipe = _Pipeline(loaded, chosen, batch, device, generator, max_norm, start_image,
+                             extras.spectrum)
+            pure: list[torch.Tensor] = []  # the objective alone, without penalties
 
-            def score(augment: bool) -> torch.Tensor:
-                acts = probe.run(pipe.model_input(pipe.image(), augment))
-                return batch_scores(objectives, acts)
+            def score(augment: bool, progress: float = 0.0) -> torch.Tensor:
+                image = pipe.image()
+                if augment and chosen.transparency and image.requires_grad:
+                    image.retain_grad()
+                    watched.append(image)
+                x = pipe.model_input(image, augment, progress)
+                acts = probe.run(x)
+                views = x.shape[0] // batch
+                values = batch_scores([o for o in objectives for _ in range(views)], acts)
+                values = values.reshape(batch, views).mean(1)
+                if not augment:
+                    return values
+                pure.append(values.detach())
+                return values - _penalties(pipe, chosen, objectives, image, acts, start_image,
+                                           extras.diversity_layer)
 
             acts = probe.run(pipe.model_input(pipe.image(), augment=False))
             _check_dependency(objectives, acts)
             initial = batch_scores(objectives, acts).detach()
             engine = GradientSearch(
                 pipe.param.params, maximize=True, lr=chosen.lr, grad_norm=chosen.grad_norm,
-                optimizer=torch.optim.Adam if chosen.optimizer == "adam" else None)
-            history, moved = [], torch.zeros(len(objectives), dtype=torch.bool, device=device)
+                optimizer=OPTIMIZERS[chosen.optimizer])
+            moved = torch.zeros(batch, dtype=torch.bool, device=device)
             for step in tqdm(range(chosen.steps), disable=not progress, desc="render",
                              unit="step", leave=False):
-                engine.step(lambda: score(augment=True))
-                history.append(engine.last_values)
+                if step == chosen.warmup:
+                    leaky.close()
+                watched: list[torch.Tensor] = []
+                engine.step(lambda: score(True, step / max(1, chosen.steps - 1)))
+                if watched:
+                    gradients.add(watched[0].grad)
                 grad = pipe.param.params[0].grad
                 moved |= grad.reshape(grad.shape[0], -1).abs().amax(dim=1) > 0
                 if on_step is not None:
@@ -286,15 +409,25 @@ def _render_batch(loaded: LoadedModel, objectives: list[Objective], chosen: Reci
                 images = pipe.display(pipe.image())
     finally:
         module.to(home)
+    history = torch.stack(pure)
     return RenderResult(
         targets=[o.name for o in objectives],
         images=images.detach().cpu(),
         initial=initial.cpu(),
         final=final.cpu(),
-        history=torch.stack(history).cpu(),
+        history=history.cpu(),
         zero_gradient=(~moved).cpu().tolist(),
         seconds=time.perf_counter() - start,
         device=str(device),
         recipe=chosen,
         settings={**asdict(chosen), "seed": seed, "max_norm": max_norm},
+        transparency=gradients.result(),
+        never_activated=_never_activated(initial, history, final).cpu().tolist(),
     )
+
+
+def _never_activated(initial: torch.Tensor, history: torch.Tensor,
+                     final: torch.Tensor) -> torch.Tensor:
+    """(B,) True where the objective never rose above its starting value (a dead unit)."""
+    best = torch.maximum(history.amax(0), final)
+    return best <= initial + 1e-6 * (1 + initial.abs())

@@ -13,6 +13,10 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+# The similarity is in [-1, 1] while objectives are O(1..30): this weight lets it matter
+# without drowning the objective.
+DEFAULT_WEIGHT = 5.0
+
 
 def gram(acts: torch.Tensor) -> torch.Tensor:
     """(B, C, *S) activations -> (B, C*C) flattened Gram matrices; (B, C) -> (B, C)."""

@@ -284,6 +284,15 @@ def batch_scores(objectives: Sequence[Objective], acts: Activations) -> torch.Te
             fmap = fmap[(slice(None),) + (slice(border, -border),) * (fmap.dim() - 1)]
         for i, value in zip(members, pool_map(fmap, pool).unbind(0)):
             scores[i] = value
+    logit_rows = [i for i, o in enumerate(objectives) if type(o) is ClassLogit]
+    if logit_rows:  # one gather for all class logits (MACO scores dozens of views per image)
+        logits = acts[MODEL_OUTPUT].reshape(acts[MODEL_OUTPUT].shape[0], -1)
+        for i in logit_rows:
+            _check_feature(MODEL_OUTPUT, logits, objectives[i].k)
+        rows = torch.tensor(logit_rows, device=logits.device)
+        classes = torch.tensor([objectives[i].k for i in logit_rows], device=logits.device)
+        for i, value in zip(logit_rows, logits[rows, classes].unbind(0)):
+            scores[i] = value
     for i, objective in enumerate(objectives):
         if scores[i] is None:
             scores[i] = objective.score({k: v[i:i + 1] for k, v in acts.items()})[0]

@@ -6,7 +6,7 @@ import sys
 
 from ..errors import FeatscopeError
 from ..search import NonFiniteError
-from . import layers, render  # noqa: F401  (registers the commands)
+from . import evaluate, layers, render  # noqa: F401  (registers the commands)
 from .common import app, console
 
 

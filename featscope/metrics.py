@@ -29,6 +29,11 @@ from .probing import Probe, frozen
 THUMBNAILS = (64, 48)
 
 
+def _device(model: LoadedModel) -> torch.device:
+    """Where the model's weights are (the CPU for a model without any)."""
+    return next(model.module.parameters(), torch.empty(0)).device
+
+
 def _resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if tuple(images.shape[-2:]) == tuple(size):
         return images
@@ -41,7 +46,7 @@ def objective_values(model: LoadedModel, objectives: Sequence[Objective], images
     """(B,) objective i on image i, with the image resized to the model's input size."""
     if len(objectives) != images.shape[0]:
         raise FeatscopeError(f"{len(objectives)} objectives for {images.shape[0]} images")
-    device = next(model.module.parameters()).device
+    device = _device(model)
     size = tuple(model.input_shape[1:])
     layers = sorted(frozenset().union(*(o.layers for o in objectives)))
     values = []
@@ -131,7 +136,7 @@ def transferability(judge: LoadedModel, classes: Sequence[int], images: torch.Te
     if images.shape[1] != judge.input_shape[0]:
         raise FeatscopeError(f"the judge {judge.name} takes {judge.input_shape[0]}-channel "
                              f"images; these have {images.shape[1]}")
-    device = next(judge.module.parameters()).device
+    device = _device(judge)
     size = tuple(judge.input_shape[1:])
     target = torch.tensor(list(classes))
     views = {"full": lambda x: _resize(x, size)}

@@ -117,16 +117,19 @@ def maco(shape: tuple[int, int, int, int], *, generator: torch.Generator, device
     return Parameterization([phase], image, "maco", buffers={"magnitude": magnitude})
 
 
-def from_image(start: torch.Tensor, *, device: torch.device,
-               decorrelate: bool = True) -> Parameterization:
-    """Pixels that start exactly at ``start`` (B, C, H, W) in [0, 1] (accentuation).
+def from_image(start: torch.Tensor, *, generator: torch.Generator, device: torch.device,
+               sd: float = 0.01, decorrelate: bool = True) -> Parameterization:
+    """Pixels that start at ``start`` (B, C, H, W) in [0, 1] (accentuation), plus N(0, sd²).
 
     The variables are the pre-sigmoid, decorrelated values, so the search moves in the same
-    space as ``pixel`` does.
+    space as ``pixel`` does. The small noise breaks the tie between copies of one start
+    image, which a diversity term could otherwise never separate (its gradient is zero
+    between identical images).
     """
     logits = torch.logit(start.float().clamp(1e-3, 1 - 1e-3))
     if decorrelate and start.shape[1] == 3:
         logits = torch.einsum("bchw,rc->brhw", logits, torch.linalg.inv(COLOR_CORRELATION))
+    logits = logits + sd * torch.randn(logits.shape, generator=generator)
     values = logits.to(device).requires_grad_(True)
     return Parameterization([values], lambda: _to_rgb(values, decorrelate), "from-image")
 

@@ -179,7 +179,8 @@ class _Pipeline:
     def _image_param(self, shape: tuple[int, int, int, int], device: torch.device):
         r = self.recipe
         if self.start is not None:
-            return params.from_image(self.start, device=device, decorrelate=r.decorrelate)
+            return params.from_image(self.start, generator=self.generator, device=device,
+                                     sd=r.init_sd, decorrelate=r.decorrelate)
         if r.param == "maco" and self.spectrum is not None:
             return params.maco(shape, generator=self.generator, device=device,
                                decorrelate=r.decorrelate, spectrum=self.spectrum)

@@ -49,7 +49,7 @@ def test_accentuation_stays_closer_to_the_source_than_an_unconstrained_run():
     # The search starts exactly at the source image.
     start = fs.render(model, fs.channel("conv2", 2), start=source, param="pixel", steps=1,
                       lr=1e-9, input_shape=(3, 16, 16), transforms="none")
-    assert torch.allclose(start.images, source, atol=2e-3)
+    assert torch.allclose(start.images, source, atol=5e-3)
 
 
 def test_start_image_of_the_wrong_shape_is_reported():

@@ -8,7 +8,7 @@ is rendered with EfficientNet-Lite0, then measured: activation ratio (the logit 
 value on scikit-image's photos), robustness (logit under small random transforms / logit) on
 Lite0, and transferability judged by EfficientNet-Lite1 (top-1/top-5 at full size and as
 64/48 px thumbnails). Writes docs/quality-results.json, docs/quality-results.md and
-docs/quality-examples.png. Results are written after every preset, so a partial run keeps
+docs/quality-examples.jpg. Results are written after every preset, so a partial run keeps
 what it finished.
 """
 
@@ -35,11 +35,10 @@ PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immu
 ANCHORS = ("keras", "lucid", "maco")
 # Alternative default recipes tried against the anchors (the winner became "featscope").
 CANDIDATES: dict[str, dict] = {
-    "low-112": dict(size=112, upsample_below=224, transforms="scaled"),
     "low-96-lucid": dict(size=96, upsample_below=224, transforms="lucid"),
-    "low-128-lucid-views": dict(size=128, upsample_below=224, transforms="lucid", crops=4,
-                                crop_start=(0.7, 1.0), crop_end=(0.7, 1.0), crop_rotate=5.0,
-                                noise=0.02),
+    "low-112": dict(size=112, upsample_below=224, transforms="scaled"),
+    "low-96-views": dict(size=96, upsample_below=224, transforms="lucid", crops=2,
+                         crop_start=(0.75, 1.0), crop_end=(0.75, 1.0), crop_rotate=5.0),
 }
 
 
@@ -86,7 +85,7 @@ def figure(rows: dict[str, torch.Tensor], classes, path: Path, columns: int = 6,
         for j, image in enumerate(rows[name][:columns]):
             canvas.paste(to_pil(image).convert("RGB").resize((tile, tile), Image.BILINEAR),
                          (label_w + j * (tile + 4), y))
-    canvas.save(path)
+    canvas.save(path, quality=85)
 
 
 def table(results: dict, settings: dict) -> str:
@@ -106,8 +105,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--classes", type=int, default=50, help="number of ImageNet classes")
     parser.add_argument("--steps", type=int, default=256, help="steps, equal for every preset")
-    parser.add_argument("--presets", nargs="+", default=[*ANCHORS, "featscope"])
-    parser.add_argument("--candidates", action="store_true", help="also try CANDIDATES")
+    parser.add_argument("--presets", nargs="*", default=[*ANCHORS, "featscope"])
+    parser.add_argument("--candidates", nargs="*", default=None,
+                        help="also try these CANDIDATES (all if none named)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--views-per-batch", type=int, default=400,
                         help="images (x crops) per forward pass; lower it if memory runs out")
@@ -115,7 +115,8 @@ def main() -> None:
     args = parser.parse_args()
     device = str(resolve_device(args.device))
     classes = [round(i * 1000 / args.classes) for i in range(args.classes)]
-    names = list(args.presets) + (list(CANDIDATES) if args.candidates else [])
+    tried = [] if args.candidates is None else (args.candidates or list(CANDIDATES))
+    names = list(args.presets) + tried
     lite0 = fs.load_model()
     lite1 = fs.load_model("efficientnet_lite1")
     lite1.module.to(device)
@@ -138,7 +139,7 @@ def main() -> None:
         (args.out / "quality-results.json").write_text(
             json.dumps({"settings": settings, "classes": classes, "results": results}, indent=2))
         (args.out / "quality-results.md").write_text(table(results, settings))
-        figure(rows, classes, args.out / "quality-examples.png")
+        figure(rows, classes, args.out / "quality-examples.jpg")
 
 
 if __name__ == "__main__":

@@ -62,11 +62,19 @@ class Recipe:
     diversity: float = 0.0  # weight of the similarity penalty between same-target images
     closeness: float = 0.0  # weight of the mean squared distance to a start image
     warmup: int = 0  # first steps with leaky ReLU gradients (revives dead units)
+    # Render at this fraction of the model's input side (not below 32 px), resized up to it:
+    # no detail finer than the model needs to see the object, so it survives thumbnails.
+    resolution: float | None = None
+    transform_strength: float = 1.0  # multiplies the "scaled" transforms' pixel amounts
 
 
 PRESETS: dict[str, Recipe] = {
-    # Our default: Lucid's parameterization and robustness, at the model's input size.
-    "featscope": Recipe("featscope", steps=256),
+    # Our default: Lucid's Fourier parameterization, searched at 3/7 of the model's input side
+    # (96 px for 224) and resized up, with Lucid's transforms at that scale and two random
+    # crop views (3/4 to all of the image, ±5°) per step. Legible at thumbnail size: see
+    # docs/quality.md for how it was chosen against the Lucid, Keras and MACO recipes.
+    "featscope": Recipe("featscope", steps=256, resolution=96 / 224, transform_strength=224 / 96,
+                        crops=2, crop_start=(0.75, 1.0), crop_end=(0.75, 1.0), crop_rotate=5.0),
     # Lucid/Lucent render_vis defaults: 128 px (upsampled to 224), Adam 0.05, 512 steps.
     "lucid": Recipe("lucid", steps=512, size=128, upsample_below=224, transforms="lucid"),
     # The Keras example: model-space pixels, L2-normalized gradient steps of 10, 30 steps.
@@ -142,6 +150,21 @@ def _as_loaded(model: nn.Module | LoadedModel, input_shape: Sequence[int] | None
                        normalization or identity_normalization(channels))
 
 
+MIN_SIDE = 32  # a reduced resolution never goes below this (small-input models keep theirs)
+
+
+def _image_size(recipe: Recipe, height: int, width: int) -> tuple[int, int]:
+    """The searched image's (H, W): the recipe's size, a fraction of the input's, or the input's."""
+    if recipe.size:
+        return recipe.size, recipe.size
+    if recipe.resolution:
+        if not 0 < recipe.resolution <= 1:
+            raise FeatscopeError(f"resolution must be in (0, 1] (a fraction of the model's "
+                                 f"input side); got {recipe.resolution}")
+        return tuple(min(s, max(MIN_SIDE, round(recipe.resolution * s))) for s in (height, width))
+    return height, width
+
+
 class _Pipeline:
     """Parameterization -> image -> random transforms -> resize -> normalize -> model."""
 
@@ -155,13 +178,15 @@ class _Pipeline:
         if image:
             channels, height, width = loaded.input_shape
             side = recipe.size
-            shape = (batch, channels, side or height, side or width)
+            shape = (batch, channels, *_image_size(recipe, height, width))
             self.param = self._image_param(shape, device)
             if recipe.crops:
                 self.crops = CropSchedule(recipe.crops, recipe.crop_start, recipe.crop_end,
                                           recipe.crop_spread, recipe.crop_rotate, recipe.noise)
             self.random = {"lucid": tf.lucid_transforms(), "none": tf.identity,
-                           "scaled": tf.lucid_transforms(min(shape[2:]))}[recipe.transforms]
+                           "scaled": tf.lucid_transforms(
+                               round(min(shape[2:]) * recipe.transform_strength))
+                           }[recipe.transforms]
             below = recipe.upsample_below
             if side is None or recipe.crops:
                 self.fixed = tf.resize((height, width))

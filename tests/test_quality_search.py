@@ -98,3 +98,24 @@ def test_leaky_gradients_change_only_the_backward_pass():
     x.grad = None
     relu(x).sum().backward()
     assert torch.equal(x.grad, torch.tensor([0.0, 1.0, 0.0]))
+
+
+def test_default_preset_is_the_benchmarked_recipe_and_scales_with_the_input():
+    # docs/quality.md measured "low-96-views": 96 px, Lucid's pixel transforms, 2 crop views.
+    model = ConvNet()
+    common = dict(input_shape=(3, 224, 224), steps=2, seed=3)
+    default = fs.render(model, fs.channel("conv2", 0), **common)
+    measured = fs.render(model, fs.channel("conv2", 0), size=96, upsample_below=224,
+                         transforms="lucid", crops=2, crop_start=(0.75, 1.0),
+                         crop_end=(0.75, 1.0), crop_rotate=5.0, **common)
+    assert default.images.shape == (1, 3, 96, 96)
+    assert torch.allclose(default.images, measured.images)
+    # A 32 px model keeps its full resolution.
+    small = fs.render(model, fs.channel("conv2", 0), input_shape=(3, 32, 32), steps=1)
+    assert small.images.shape == (1, 3, 32, 32)
+
+
+def test_bad_resolution_is_reported():
+    with pytest.raises(fs.FeatscopeError, match="resolution must be in"):
+        fs.render(ConvNet(), fs.channel("conv2", 0), input_shape=(3, 32, 32), steps=1,
+                  resolution=1.5)

@@ -261,11 +261,16 @@ direction = Direction
 custom = Custom
 
 
+# The group key of class logits: the model output's features, read as they are.
+_LOGITS = (MODEL_OUTPUT, None, 1, 0)
+
+
 class BatchScorer:
     """Scores element i of a batch with ``objectives[i]``: ``scorer(acts) -> (B,)``.
 
-    Channel objectives that share a layer and pooling are scored with one gather instead of
-    B separate slices, which matters when a sheet renders dozens of units of one layer. The
+    Channel objectives that share a layer and pooling, and class logits, are scored with one
+    gather instead of B separate slices, which matters when a sheet renders dozens of units
+    of one layer (or crop views multiply the batch). The
     grouping and its index tensors are built once, not at every step.
     """
 
@@ -276,6 +281,8 @@ class BatchScorer:
             if type(objective) is Channel:
                 key = (objective.layer, objective.pool, objective.feature_axis, objective.border)
                 groups.setdefault(key, []).append(i)
+            elif type(objective) is ClassLogit:  # MACO scores dozens of views per image
+                groups.setdefault(_LOGITS, []).append(i)
         self.groups = groups
         grouped = {i for members in groups.values() for i in members}
         self.others = [i for i in range(len(self.objectives)) if i not in grouped]
@@ -296,6 +303,8 @@ class BatchScorer:
         for key, members in self.groups.items():
             layer, pool, feature_axis, border = key
             act = _features_first(acts[layer], feature_axis)
+            if key == _LOGITS:
+                act = act.reshape(act.shape[0], -1)
             if (key, act.shape[1]) not in self._checked:
                 for i in members:
                     _check_feature(layer, act, self.objectives[i].k)
@@ -304,7 +313,8 @@ class BatchScorer:
             fmap = act[rows, features]
             if border:
                 fmap = fmap[(slice(None),) + (slice(border, -border),) * (fmap.dim() - 1)]
-            for i, value in zip(members, pool_map(fmap, pool).unbind(0)):
+            values = fmap if key == _LOGITS else pool_map(fmap, pool)
+            for i, value in zip(members, values.unbind(0)):
                 scores[i] = value
         for i in self.others:
             scores[i] = self.objectives[i].score({k: v[i:i + 1] for k, v in acts.items()})[0]

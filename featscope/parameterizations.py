@@ -10,7 +10,7 @@ colour statistics the larger steps, which is what makes the result legible.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -28,6 +28,7 @@ class Parameterization:
     params: list[torch.Tensor]
     fn: Callable[[], torch.Tensor]
     kind: str
+    buffers: dict[str, torch.Tensor] = field(default_factory=dict)  # fixed tensors (not searched)
 
     def __call__(self) -> torch.Tensor:
         return self.fn()
@@ -85,6 +86,54 @@ def fourier(shape: tuple[int, int, int, int], *, generator: torch.Generator,
     return Parameterization([spectrum], image, "fourier")
 
 
+def maco(shape: tuple[int, int, int, int], *, generator: torch.Generator, device: torch.device,
+         sd: float = 0.01, decorrelate: bool = True,
+         spectrum: torch.Tensor | None = None) -> Parameterization:
+    """MACO: a fixed natural magnitude spectrum; only the phase φ (B, C, H, W//2+1) is searched.
+
+    Image = sigmoid(colour(standardize(irfft2(magnitude · e^{iφ})))). Because the magnitude
+    cannot grow, the search cannot add high-frequency energy, only arrange it; the result keeps
+    natural-image statistics. ``spectrum`` is a centred log-magnitude (3, S, S) (default: the
+    shipped one, see ``featscope.spectrum``). Phases start uniform in [-π, π): a narrower start
+    aligns every frequency at the origin and draws a bright spot there (``sd`` is not used). Every batch element has its own phase, so many units or
+    classes render in one batch.
+    """
+    from .spectrum import natural_spectrum, rfft_magnitude  # spectrum imports this module
+
+    batch, channels, height, width = shape
+    log_spectrum = natural_spectrum() if spectrum is None else spectrum
+    magnitude = rfft_magnitude(log_spectrum, height, width, channels).to(device)
+    phase = (torch.rand((batch, channels, height, width // 2 + 1), generator=generator) * 2 - 1)
+    phase = phase.mul_(torch.pi).to(device).requires_grad_(True)
+
+    def image() -> torch.Tensor:
+        spatial = torch.fft.irfft2(torch.polar(magnitude.expand_as(phase), phase),
+                                   s=(height, width), norm="ortho")
+        flat = spatial.reshape(batch, -1)
+        spatial = (spatial - flat.mean(1).reshape(-1, 1, 1, 1)) / (
+            flat.std(1).reshape(-1, 1, 1, 1) + 1e-6)
+        return _to_rgb(spatial, decorrelate)
+
+    return Parameterization([phase], image, "maco", buffers={"magnitude": magnitude})
+
+
+def from_image(start: torch.Tensor, *, generator: torch.Generator, device: torch.device,
+               sd: float = 0.01, decorrelate: bool = True) -> Parameterization:
+    """Pixels that start at ``start`` (B, C, H, W) in [0, 1] (accentuation), plus N(0, sd²).
+
+    The variables are the pre-sigmoid, decorrelated values, so the search moves in the same
+    space as ``pixel`` does. The small noise breaks the tie between copies of one start
+    image, which a diversity term could otherwise never separate (its gradient is zero
+    between identical images).
+    """
+    logits = torch.logit(start.float().clamp(1e-3, 1 - 1e-3))
+    if decorrelate and start.shape[1] == 3:
+        logits = torch.einsum("bchw,rc->brhw", logits, torch.linalg.inv(COLOR_CORRELATION))
+    logits = logits + sd * torch.randn(logits.shape, generator=generator)
+    values = logits.to(device).requires_grad_(True)
+    return Parameterization([values], lambda: _to_rgb(values, decorrelate), "from-image")
+
+
 def tensor(shape: tuple[int, ...], *, generator: torch.Generator, device: torch.device,
            sd: float = 0.01, max_norm: float | None = None) -> Parameterization:
     """A raw input of any shape (B, ...), optionally kept inside an L2 ball per sample.
@@ -108,6 +157,7 @@ def tensor(shape: tuple[int, ...], *, generator: torch.Generator, device: torch.
 IMAGE_PARAMETERIZATIONS: dict[str, Callable[..., Parameterization]] = {
     "fourier": fourier,
     "pixel": pixel,
+    "maco": maco,
 }
 
 

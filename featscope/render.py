@@ -17,14 +17,18 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import diversity as div
 from . import parameterizations as params
 from . import transforms as tf
+from .crops import CropSchedule, crop_views
 from .errors import FeatscopeError
 from .models import LoadedModel, Normalization, identity_normalization
 from .objectives import BatchScorer, Objective
 from .probing import Probe, frozen
 from .search import GradientSearch
 from .sheets import grid, png_bytes
+from .transparency import GradientAccumulator
+from .warmup import LeakyGradients
 
 Precision = Literal["float32", "bfloat16", "float16"]
 PRECISIONS: tuple[str, ...] = ("float32", "bfloat16", "float16")
@@ -42,7 +46,7 @@ class Recipe:
     param: ParamKind = "fourier"
     steps: int = 256
     lr: float = 0.05
-    optimizer: Literal["adam", "plain"] = "adam"
+    optimizer: Literal["adam", "nadam", "plain"] = "adam"
     grad_norm: Literal["none", "l2", "rms"] = "none"
     size: int | None = None  # image side in px; None: the model's input size
     upsample_below: int | None = None  # resize the image to this size when smaller (Lucid)
@@ -52,18 +56,50 @@ class Recipe:
     init_sd: float = 0.01
     channel_border: int = 0  # px excluded at each side of a channel's map (Keras)
     display: Literal["image", "keras"] = "image"
+    # MACO-style views: ``crops`` random crops of the image (the canvas) per image and step,
+    # side fractions uniform in crop_start's range at the first step, crop_end's at the last.
+    crops: int = 0
+    crop_start: tuple[float, float] = (0.5, 1.0)
+    crop_end: tuple[float, float] = (0.5, 1.0)
+    crop_spread: float | None = None  # sd of crop centres (canvas sides); None: uniform
+    crop_rotate: float = 0.0  # degrees, ± per crop
+    noise: float = 0.0  # sd of Gaussian noise added to each view
+    transparency: bool = False  # accumulate |d objective / d image| (MACO's alpha map)
+    diversity: float = 0.0  # weight of the similarity penalty between same-target images
+    closeness: float = 0.0  # weight of the mean squared distance to a start image
+    warmup: int = 0  # first steps with leaky ReLU gradients (revives dead units)
+    # Render at this fraction of the model's input side (not below 32 px), resized up to it:
+    # no detail finer than the model needs to see the object, so it survives thumbnails.
+    resolution: float | None = None
+    transform_strength: float = 1.0  # multiplies the "scaled" transforms' pixel amounts
 
 
 PRESETS: dict[str, Recipe] = {
-    # Our default: Lucid's parameterization and robustness, at the model's input size.
+    # Our default: Lucid's Fourier parameterization and transforms (scaled to the image side,
+    # applied as one resampling), one view per step at the model's input size. The fastest
+    # route to a unit's activation (bench/speed.py) and the most robust one (docs/quality.md).
     "featscope": Recipe("featscope", steps=256),
+    # Class images that stay recognizable as thumbnails: searched at 3/7 of the input side
+    # (96 px for 224) and resized up, Lucid's transforms at that scale, two random crop views
+    # (3/4 to all of the image, ±5°) per step — twice the model evaluations of one view, and
+    # crops move a neuron's location, so it suits classes and pooled channels. See
+    # docs/quality.md for how it was chosen against the Lucid, Keras and MACO recipes.
+    "legible": Recipe("legible", steps=256, resolution=96 / 224, transform_strength=224 / 96,
+                      crops=2, crop_start=(0.75, 1.0), crop_end=(0.75, 1.0), crop_rotate=5.0),
     # Lucid/Lucent render_vis defaults: 128 px (upsampled to 224), Adam 0.05, 512 steps.
     "lucid": Recipe("lucid", steps=512, size=128, upsample_below=224, transforms="lucid"),
     # The Keras example: model-space pixels, L2-normalized gradient steps of 10, 30 steps.
     "keras": Recipe("keras", param="keras", steps=30, lr=10.0, optimizer="plain",
                     grad_norm="l2", size=180, transforms="none", decorrelate=False,
                     channel_border=2, display="keras"),
+    # MACO (Fel et al. 2023): natural magnitude, phase only, 32 crops of a 512 px canvas
+    # shrinking from the whole canvas to a tenth of it, noise 0.08, NAdam lr 1.0.
+    "maco": Recipe("maco", param="maco", steps=256, lr=1.0, optimizer="nadam", size=512,
+                   transforms="none", crops=32, crop_start=(1.0, 1.0), crop_end=(0.1, 0.2),
+                   crop_spread=0.15, noise=0.08, transparency=True),
 }
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam, "plain": None}
 
 
 def recipe(preset: str = "featscope", **overrides) -> Recipe:
@@ -106,6 +142,8 @@ class RenderResult:
     device: str
     recipe: Recipe
     settings: dict = field(default_factory=dict)
+    transparency: torch.Tensor | None = None  # (B, H, W) accumulated |input gradient|
+    never_activated: list[bool] = field(default_factory=list)  # objective never rose
 
     def _repr_png_(self) -> bytes | None:
         """Jupyter shows a result inline: its images as a grid labelled with the targets."""
@@ -130,33 +168,60 @@ def _as_loaded(model: nn.Module | LoadedModel, input_shape: Sequence[int] | None
                        normalization or identity_normalization(channels))
 
 
+def _model_size(recipe: Recipe, input_size: tuple[int, int],
+                image_size: tuple[int, int]) -> tuple[int, int]:
+    """What reaches the model: its input size, Lucid's upsampling size, or the image's own."""
+    if recipe.size is None or recipe.crops:
+        return input_size
+    below = recipe.upsample_below
+    if below and recipe.size < below:
+        return below, below
+    return tuple(image_size)
+
+
+MIN_SIDE = 32  # a reduced resolution never goes below this (small-input models keep theirs)
+
+
+def _image_size(recipe: Recipe, height: int, width: int) -> tuple[int, int]:
+    """The searched image's (H, W): the recipe's size, a fraction of the input's, or the input's."""
+    if recipe.size:
+        return recipe.size, recipe.size
+    if recipe.resolution:
+        if not 0 < recipe.resolution <= 1:
+            raise FeatscopeError(f"resolution must be in (0, 1] (a fraction of the model's "
+                                 f"input side); got {recipe.resolution}")
+        return tuple(min(s, max(MIN_SIDE, round(recipe.resolution * s))) for s in (height, width))
+    return height, width
+
+
 class _Pipeline:
     """Parameterization -> image -> random transforms -> resize -> normalize -> model."""
 
     def __init__(self, loaded: LoadedModel, recipe: Recipe, batch: int, device: torch.device,
                  generator: torch.Generator, max_norm: float | None,
+                 start: torch.Tensor | None = None, spectrum: torch.Tensor | None = None,
                  parameterize: Parameterize | None = None):
         self.loaded, self.recipe, self.generator = loaded, recipe, generator
+        self.start, self.spectrum, self.crops = start, spectrum, None
         self.normalization = loaded.normalization.to(device)
         image = loaded.is_image and recipe.param != "tensor" and parameterize is None
         if image:
             channels, height, width = loaded.input_shape
-            side = recipe.size
-            shape = (batch, channels, side or height, side or width)
+            shape = (batch, channels, *_image_size(recipe, height, width))
             self.param = self._image_param(shape, device)
-            below = recipe.upsample_below
-            if side is None:
-                model_size = (height, width)
-            elif below and side < below:
-                model_size = (below, below)
-            else:
-                model_size = shape[2:]
+            model_size = _model_size(recipe, (height, width), shape[2:])
             self.fixed = tf.resize(model_size)
-            self.augment = {
-                "lucid": tf.compose(tf.lucid_transforms(), self.fixed),
-                "scaled": tf.random_affine(min(shape[2:]), model_size),
-                "none": self.fixed,
-            }[recipe.transforms]
+            side = round(min(shape[2:]) * recipe.transform_strength)
+            if recipe.crops:
+                self.crops = CropSchedule(recipe.crops, recipe.crop_start, recipe.crop_end,
+                                          recipe.crop_spread, recipe.crop_rotate, recipe.noise)
+                random = {"lucid": tf.lucid_transforms(), "none": tf.identity,
+                          "scaled": tf.lucid_transforms(side)}[recipe.transforms]
+                self.augment = self._with_crops(random, model_size)
+            else:  # one resampling from the parameterized image to the model's input
+                self.augment = {"lucid": tf.compose(tf.lucid_transforms(), self.fixed),
+                                "scaled": tf.random_affine(side, model_size),
+                                "none": self.fixed}[recipe.transforms]
         else:
             shape = (batch, *loaded.input_shape)
             if parameterize is not None:  # an input kind's own domain (see inputs.py)
@@ -166,9 +231,23 @@ class _Pipeline:
                                            sd=recipe.init_sd, max_norm=max_norm)
             self.augment = self.fixed = tf.identity
         self.image_mode = image
+        self.views = recipe.crops if image and recipe.crops else 1
+        self.progress = 0.0  # fraction of the search done: the crop schedule follows it
+
+    def _with_crops(self, random: tf.Transform, model_size: tuple[int, int]) -> tf.Transform:
+        def views(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+            return crop_views(random(image, generator), self.crops, model_size, self.progress,
+                              generator)
+        return views
 
     def _image_param(self, shape: tuple[int, int, int, int], device: torch.device):
         r = self.recipe
+        if self.start is not None:
+            return params.from_image(self.start, generator=self.generator, device=device,
+                                     sd=r.init_sd, decorrelate=r.decorrelate)
+        if r.param == "maco" and self.spectrum is not None:
+            return params.maco(shape, generator=self.generator, device=device,
+                               decorrelate=r.decorrelate, spectrum=self.spectrum)
         if r.param == "keras":
             return params.uniform_pixels(shape, generator=self.generator, device=device,
                                          low=-0.125, high=0.125)
@@ -187,6 +266,7 @@ class _Pipeline:
         return value
 
     def model_input(self, image: torch.Tensor, augment: bool) -> torch.Tensor:
+        """(B, C, H, W) image -> model input: (B * views, ...) when augmented with crops."""
         if not self.image_mode:
             return image
         transform = self.augment if augment else self.fixed
@@ -219,13 +299,19 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
            normalization: Normalization | None = None, max_norm: float | None = None,
            stop_early: bool = True, progress: bool = False,
            on_step: Callable[[int, torch.Tensor], None] | None = None,
-           parameterize: Parameterize | None = None,
-           precision: Precision = "float32") -> RenderResult:
+           start: torch.Tensor | None = None, spectrum: torch.Tensor | None = None,
+           diversity_layer: str | None = None, parameterize: Parameterize | None = None,
+           precision: Precision = "float32", **settings) -> RenderResult:
     """Search for the input that maximizes each objective: one image per objective.
 
     ``model`` is a ``LoadedModel`` (from ``load_model``) or any ``nn.Module`` with
     ``input_shape`` (C, H, W) or (..., ) given. Objectives are rendered together as one batch
     (or in chunks of ``batch_size``). A given ``seed`` gives the same result on the CPU.
+    ``settings`` override other ``Recipe`` fields (crops, noise, diversity, warmup, ...).
+    ``start`` (1 or B, C, H, W) in [0, 1]: accentuation, the search starts from this image
+    (kept close to it by ``closeness``). ``spectrum``: MACO's log-magnitude (3, S, S).
+    ``diversity_layer``: where the diversity penalty compares images (default: each
+    objective's own layer). Repeat an objective N times to get N diverse images of it.
     ``parameterize`` replaces the raw-tensor search space of non-image inputs (see
     ``featscope.inputs`` for signals, volumes, bounded vectors and token embeddings).
     ``precision="bfloat16"``/``"float16"`` runs the model under autocast (with channels-last
@@ -235,16 +321,23 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
     if not objective_list:
         raise FeatscopeError("nothing to render: give at least one objective")
     loaded = _as_loaded(model, input_shape, normalization)
-    chosen = recipe(preset, steps=steps, lr=lr, param=param, size=size, transforms=transforms)
+    chosen = recipe(preset, steps=steps, lr=lr, param=param, size=size, transforms=transforms,
+                    **settings)
     if chosen.steps < 1:
         raise FeatscopeError(f"steps must be at least 1 (got {chosen.steps})")
     target = resolve_device(device)
     if precision not in PRECISIONS:
         raise FeatscopeError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
     chunk = batch_size or len(objective_list)
+    if chosen.diversity and chunk < len(objective_list):
+        raise FeatscopeError("diversity compares the images of one batch: do not split the "
+                             "batch (leave batch_size unset)")
+    starts = _start_images(start, loaded, chosen, len(objective_list))
+    extras = _Extras(spectrum, diversity_layer, parameterize, precision)
     parts = [
         _render_batch(loaded, objective_list[i:i + chunk], chosen, seed + i, target, max_norm,
-                      stop_early, progress, on_step, parameterize, precision=precision)
+                      stop_early, progress, on_step,
+                      None if starts is None else starts[i:i + chunk], extras)
         for i in range(0, len(objective_list), chunk)
     ]
     return parts[0] if len(parts) == 1 else _concat(parts)
@@ -261,7 +354,54 @@ def _concat(parts: list[RenderResult]) -> RenderResult:
         history=torch.cat([p.history for p in parts], dim=1),
         zero_gradient=[z for p in parts for z in p.zero_gradient],
         seconds=sum(p.seconds for p in parts),
+        transparency=None if first.transparency is None
+        else torch.cat([p.transparency for p in parts]),
+        never_activated=[n for p in parts for n in p.never_activated],
     )
+
+
+@dataclass(frozen=True)
+class _Extras:
+    spectrum: torch.Tensor | None = None
+    diversity_layer: str | None = None
+    parameterize: Parameterize | None = None
+    precision: Precision = "float32"
+
+
+def _start_images(start: torch.Tensor | None, loaded: LoadedModel, chosen: Recipe,
+                  batch: int) -> torch.Tensor | None:
+    """The accentuation start (1 or B, C, H, W), resized to the image size: (B, C, H, W)."""
+    if start is None:
+        return None
+    if not loaded.is_image:
+        raise FeatscopeError("a start image needs an image model (input (C, H, W), C 1 or 3)")
+    channels, height, width = loaded.input_shape
+    if start.dim() == 3:
+        start = start[None]
+    if start.dim() != 4 or start.shape[1] != channels or start.shape[0] not in (1, batch):
+        raise FeatscopeError(f"the start image must be (1 or {batch}, {channels}, H, W) in "
+                             f"[0, 1]; got {tuple(start.shape)}")
+    size = (chosen.size or height, chosen.size or width)
+    start = torch.nn.functional.interpolate(start.float(), size=size, mode="bilinear",
+                                            antialias=True, align_corners=False).clamp(0, 1)
+    return start.expand(batch, -1, -1, -1)
+
+
+def _penalties(pipe: _Pipeline, chosen: Recipe, objectives: list[Objective], image: torch.Tensor,
+               acts: dict[str, torch.Tensor], start: torch.Tensor | None,
+               diversity_layer: str | None) -> torch.Tensor:
+    """(B,) regularizers subtracted from the objective during the search."""
+    total = torch.zeros(image.shape[0], device=image.device)
+    if chosen.closeness and start is not None:
+        distance = (image - start.to(image.device)).pow(2).flatten(1).mean(1)
+        total = total + chosen.closeness * distance
+    if chosen.diversity:
+        layer = diversity_layer or sorted(objectives[0].layers)[0]
+        feats = div.gram(acts[layer])
+        feats = feats.reshape(image.shape[0], -1, feats.shape[-1]).mean(1)  # mean over views
+        groups = div.groups_of([o.name for o in objectives])
+        total = total + chosen.diversity * div.similarity(feats, groups)
+    return total
 
 
 def _check_dependency(objectives: Sequence[Objective], acts: dict[str, torch.Tensor]) -> None:
@@ -280,21 +420,29 @@ def _check_dependency(objectives: Sequence[Objective], acts: dict[str, torch.Ten
 
 def _render_batch(loaded: LoadedModel, objectives: list[Objective], chosen: Recipe, seed: int,
                   device: torch.device, max_norm: float | None, stop_early: bool,
-                  progress: bool, on_step, parameterize: Parameterize | None = None, *,
-                  precision: Precision = "float32") -> RenderResult:
+                  progress: bool, on_step, start_image: torch.Tensor | None = None,
+                  extras: _Extras = _Extras()) -> RenderResult:
     module = loaded.module
     home = next(module.parameters(), torch.empty(0)).device
     generator = torch.Generator().manual_seed(seed)
     layers = sorted(frozenset().union(*(o.layers for o in objectives)))
+    if chosen.diversity and extras.diversity_layer:
+        layers = sorted({*layers, extras.diversity_layer})
+    batch = len(objectives)
+    gradients = GradientAccumulator()
     start = time.perf_counter()
+    precision = extras.precision
     fast_memory = precision != "float32" and device.type == "cuda"
     try:
         if fast_memory:
             module.to(memory_format=torch.channels_last)
-        with frozen(module.to(device)), Probe(module, layers, stop_early=stop_early) as probe:
-            pipe = _Pipeline(loaded, chosen, len(objectives), device, generator, max_norm,
-                             parameterize)
+        with frozen(module.to(device)), Probe(module, layers, stop_early=stop_early) as probe, \
+                LeakyGradients(module, active=chosen.warmup > 0) as leaky:
+            pipe = _Pipeline(loaded, chosen, batch, device, generator, max_norm, start_image,
+                             extras.spectrum, extras.parameterize)
             scorer = BatchScorer(objectives)
+            view_scorer = BatchScorer([o for o in objectives for _ in range(pipe.views)])
+            pure: list[torch.Tensor] = []  # the objective alone, without penalties
 
             def activations(x: torch.Tensor) -> dict[str, torch.Tensor]:
                 if precision == "float32":
@@ -306,19 +454,35 @@ def _render_batch(loaded: LoadedModel, objectives: list[Objective], chosen: Reci
                 return {name: act.float() for name, act in acts.items()}
 
             def score(augment: bool) -> torch.Tensor:
-                return scorer(activations(pipe.model_input(pipe.image(), augment)))
+                image = pipe.image()
+                if augment and chosen.transparency and image.requires_grad:
+                    image.retain_grad()
+                    watched.append(image)
+                x = pipe.model_input(image, augment)
+                acts = activations(x)
+                if not augment:
+                    return scorer(acts)
+                values = view_scorer(acts).reshape(batch, pipe.views).mean(1)
+                pure.append(values.detach())
+                return values - _penalties(pipe, chosen, objectives, image, acts, start_image,
+                                           extras.diversity_layer)
 
             acts = activations(pipe.model_input(pipe.image(), augment=False))
             _check_dependency(objectives, acts)
             initial = scorer(acts).detach()
             engine = GradientSearch(
                 pipe.param.params, maximize=True, lr=chosen.lr, grad_norm=chosen.grad_norm,
-                optimizer=torch.optim.Adam if chosen.optimizer == "adam" else None)
-            history, moved = [], torch.zeros(len(objectives), dtype=torch.bool, device=device)
+                optimizer=OPTIMIZERS[chosen.optimizer])
+            moved = torch.zeros(batch, dtype=torch.bool, device=device)
             for step in tqdm(range(chosen.steps), disable=not progress, desc="render",
                              unit="step", leave=False):
-                engine.step(lambda: score(augment=True))
-                history.append(engine.last_values)
+                if step == chosen.warmup:
+                    leaky.close()
+                watched: list[torch.Tensor] = []
+                pipe.progress = step / max(1, chosen.steps - 1)
+                engine.step(lambda: score(True))
+                if watched:
+                    gradients.add(watched[0].grad)
                 grad = pipe.param.params[0].grad
                 moved |= grad.reshape(grad.shape[0], -1).abs().amax(dim=1) > 0
                 if on_step is not None:
@@ -330,15 +494,25 @@ def _render_batch(loaded: LoadedModel, objectives: list[Objective], chosen: Reci
         module.to(home)
         if fast_memory:
             module.to(memory_format=torch.contiguous_format)
+    history = torch.stack(pure)
     return RenderResult(
         targets=[o.name for o in objectives],
         images=images.detach().cpu(),
         initial=initial.cpu(),
         final=final.cpu(),
-        history=torch.stack(history).cpu(),
+        history=history.cpu(),
         zero_gradient=(~moved).cpu().tolist(),
         seconds=time.perf_counter() - start,
         device=str(device),
         recipe=chosen,
         settings={**asdict(chosen), "seed": seed, "max_norm": max_norm},
+        transparency=gradients.result(),
+        never_activated=_never_activated(initial, history, final).cpu().tolist(),
     )
+
+
+def _never_activated(initial: torch.Tensor, history: torch.Tensor,
+                     final: torch.Tensor) -> torch.Tensor:
+    """(B,) True where the objective never rose above its starting value (a dead unit)."""
+    best = torch.maximum(history.amax(0), final)
+    return best <= initial + 1e-6 * (1 + initial.abs())

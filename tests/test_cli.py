@@ -31,7 +31,7 @@ def test_render_writes_pngs_and_summary(tmp_path):
     assert run.returncode == 0, run.stderr
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["model"] == "efficientnet_lite0" and summary["device"] == "cpu"
-    assert summary["settings"]["steps"] == 6 and summary["settings"]["size"] == 96
+    assert summary["settings"]["steps"] == 12 and summary["settings"]["size"] == 96
     assert [r["target"] for r in summary["results"]] == ["_blocks.8:5", "logit:espresso",
                                                          "_blocks.3:1@5,5"]
     for row in summary["results"]:

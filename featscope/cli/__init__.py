@@ -6,8 +6,8 @@ import sys
 
 from ..errors import FeatscopeError
 from ..search import NonFiniteError
-from . import (classes, gallery, layers, overview, render,  # noqa: F401  (registers the commands)
-               sheet)
+from . import (classes, evaluate, gallery, layers, overview,  # noqa: F401  (registers commands)
+               render, sheet)
 from .common import app, console
 
 

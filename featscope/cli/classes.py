@@ -52,7 +52,7 @@ def classes_command(
     columns: ColumnsOption = 8,
     model: ModelOption = DEFAULT_MODEL,
     weights: WeightsOption = None,
-    preset: PresetOption = "featscope",
+    preset: PresetOption = "legible",  # class images that survive thumbnails
     steps: StepsOption = None,
     size: SizeOption = None,
     lr: LrOption = None,

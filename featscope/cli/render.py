@@ -8,11 +8,16 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..accentuation import DEFAULT_CLOSENESS
+from ..diversity import DEFAULT_WEIGHT
 from ..errors import FeatscopeError
 from ..hardening import render_units
+from ..images import load_image
 from ..models import DEFAULT_MODEL
 from ..outputs import prepare_dir
+from ..parameterizations import IMAGE_PARAMETERIZATIONS
 from ..render import PRESETS, recipe
+from ..spectrum import spectrum_from_folder
 from ..targets import SYNTAX, parse_target
 from .common import DeviceOption, ModelOption, WeightsOption, app, console
 from .model_options import (BoundsOption, EmbeddingOption, FixedInputsOption, InputShapeOption,
@@ -32,7 +37,8 @@ def render_command(
     steps: Annotated[Optional[int], typer.Option(help="search steps (preset's if unset)")] = None,
     size: Annotated[Optional[int], typer.Option(help="image side in px (preset's if unset)")] = None,
     lr: Annotated[Optional[float], typer.Option(help="learning rate (preset's if unset)")] = None,
-    param: Annotated[Optional[str], typer.Option(help="pixel or fourier (preset's if unset)")] = None,
+    param: Annotated[Optional[str], typer.Option(
+        help=f"{', '.join(IMAGE_PARAMETERIZATIONS)} (preset's if unset)")] = None,
     pool: Annotated[str, typer.Option(help="reduce a feature map by mean or max")] = "mean",
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     device: DeviceOption = "auto",
@@ -51,20 +57,41 @@ def render_command(
     vocab: VocabOption = None,
     precision: Annotated[str, typer.Option(
         help="float32, or bfloat16/float16 autocast for the model (fast on GPUs)")] = "float32",
+    from_image: Annotated[Optional[Path], typer.Option(
+        "--from-image", help="accentuate: start from this image and stay close to it")] = None,
+    closeness: Annotated[Optional[float], typer.Option(
+        help=f"weight keeping --from-image close ({DEFAULT_CLOSENESS:g} if unset)")] = None,
+    copies: Annotated[int, typer.Option(help="diverse images per target")] = 1,
+    diversity: Annotated[Optional[float], typer.Option(
+        help=f"weight pushing the copies apart ({DEFAULT_WEIGHT:g} with --copies > 1)")] = None,
+    warmup: Annotated[Optional[int], typer.Option(
+        help="first steps with leaky ReLU gradients, to revive dead units")] = None,
+    crops: Annotated[Optional[int], typer.Option(help="random crop views per step (MACO)")] = None,
+    spectrum_from: Annotated[Optional[Path], typer.Option(
+        "--spectrum-from", help="folder of images whose spectrum MACO keeps (--param maco)")] = None,
     resume: Annotated[bool, typer.Option(
         "--resume", help="skip the targets already finished in --out (files intact)")] = False,
 ) -> None:
     """Render the input that maximizes each TARGET; write its files and summary.json to --out.
 
-    Images are written as PNG; other inputs by kind (signal: .npy, .wav, plot; volume: .npy,
-    montage; vector: CSV/JSON; tokens: nearest tokens). Units are saved as their batch
-    finishes, so an interrupted run keeps them and --resume continues it.
+    Images are written as PNG (with NAME-alpha.png when the recipe keeps a transparency map);
+    other inputs by kind (signal: .npy, .wav, plot; volume: .npy, montage; vector: CSV/JSON;
+    tokens: nearest tokens). Units are saved as their batch finishes, so an interrupted run
+    keeps them and --resume continues it.
     """
-    if param is not None and param not in ("pixel", "fourier"):
-        raise FeatscopeError(f"unknown --param {param!r}; valid: pixel, fourier")
+    if param is not None and param not in IMAGE_PARAMETERIZATIONS:
+        raise FeatscopeError(f"unknown --param {param!r}; valid: {', '.join(IMAGE_PARAMETERIZATIONS)}")
     if pool not in ("mean", "max"):
         raise FeatscopeError(f"unknown --pool {pool!r}; valid: mean, max")
-    chosen = recipe(preset, steps=steps, size=size, lr=lr, param=param)
+    if copies < 1:
+        raise FeatscopeError(f"--copies must be at least 1 (got {copies})")
+    extra = {"warmup": warmup, "crops": crops,
+             "diversity": diversity if diversity is not None or copies == 1 else DEFAULT_WEIGHT,
+             "closeness": closeness if closeness is not None or from_image is None
+             else DEFAULT_CLOSENESS}
+    if from_image is not None and param is None:
+        param = "pixel"  # the start image is matched exactly in pixel space
+    chosen = recipe(preset, steps=steps, size=size, lr=lr, param=param, **extra)
     loaded, kind = load_adapted(ModelRequest(
         model, weights, trust_pickle=trust_pickle, input_shape=input_shape, output=output,
         search_input=search_input, fixed_inputs=fixed_inputs, embedding=embedding,
@@ -73,6 +100,13 @@ def render_command(
     objectives = [parse_target(t, loaded.module, loaded.class_names, pool=pool,
                                border=chosen.channel_border) for t in targets]
     check_probeable(loaded, set().union(*(o.layers for o in objectives)))
+    if copies > 1:  # each copy is its own unit, with its own files
+        targets = [f"{t}#{j}" for t in targets for j in range(copies)]
+        objectives = [o for o in objectives for _ in range(copies)]
+    start = None
+    if from_image is not None:
+        start = load_image(from_image, "L" if loaded.input_shape[0] == 1 else "RGB")
+    spectrum = spectrum_from_folder(spectrum_from) if spectrum_from is not None else None
     folder = prepare_dir(out)
     done = finished_rows(folder, targets) if resume else {}
     header = {"model": loaded.name, "device": None,
@@ -86,7 +120,8 @@ def render_command(
             render_units(loaded, todo, preset=preset, steps=steps, size=size, lr=lr,
                          param=param, seed=seed, device=device, batch_size=batch_size,
                          progress=progress, on_chunk=writer.write, precision=precision,
-                         parameterize=getattr(kind, "parameterize", None))
+                         parameterize=getattr(kind, "parameterize", None), start=start,
+                         spectrum=spectrum, **extra)
         else:
             writer.flush()
     except KeyboardInterrupt:
@@ -99,9 +134,9 @@ def render_command(
 def _report(writer: UnitWriter, folder: Path, quiet: bool) -> None:
     for target in writer.targets:
         row = writer.rows[target]
-        if row["zero_gradient"]:
-            console.print(f"[yellow]warning[/]: {target}: the input gradient was zero at every "
-                          "step; the unit never activated or does not depend on the input")
+        if row["zero_gradient"] or row.get("never_activated"):
+            console.print(f"[yellow]warning[/]: {target}: the unit never activated (its "
+                          "objective never rose above its start); try --warmup 32")
         if "nan_retries_lr" in row:
             console.print(f"[yellow]note[/]: {target}: NaN/Inf during the search; retried with "
                           f"learning rate {row['nan_retries_lr'][-1]:g}")

@@ -20,6 +20,7 @@ from ..models import LoadedModel
 from ..objectives import Objective
 from ..outputs import file_stems, save_png, write_json
 from ..render import RenderResult
+from ..transparency import with_alpha
 from .common import console
 
 
@@ -82,9 +83,14 @@ class UnitWriter:
         hard = self._hard_scores(result, [o for _, o in chunk])
         retries = result.settings.get("nan_retries", {})
         per_unit = result.seconds / len(chunk)
+        alphas = (with_alpha(result.images, result.transparency)
+                  if result.transparency is not None else None)
         for i, (target, objective) in enumerate(chunk):
             try:
                 files = self._save(result.images[i], self.stems[target])
+                if alphas is not None:
+                    path = self.folder / f"{self.stems[target]}-alpha.png"
+                    files["transparency"] = str(save_png(alphas[i], path))
             except OSError as error:
                 raise FeatscopeError(
                     f"cannot write the result of {target} to {str(self.folder)!r}: "
@@ -94,6 +100,10 @@ class UnitWriter:
                    "objective_initial": float(result.initial[i]),
                    "objective": float(result.final[i]), "seconds": per_unit,
                    "zero_gradient": result.zero_gradient[i]}
+            if "transparency" in files:
+                row["transparency"] = files["transparency"]
+            if result.never_activated:
+                row["never_activated"] = result.never_activated[i]
             if objective.name in retries:
                 row["nan_retries_lr"] = retries[objective.name]
             if hard is not None:

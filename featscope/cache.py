@@ -21,7 +21,8 @@ from .dataset import Examples, find_images
 from .models import LoadedModel
 from .objectives import Objective
 from .outputs import file_stems, save_png, write_json
-from .render import RenderResult, recipe, render
+from .hardening import render_units
+from .render import RenderResult, recipe
 
 
 @dataclass
@@ -114,8 +115,9 @@ def render_cached(loaded: LoadedModel, objectives: Sequence[Objective], cache: R
               desc=f"rendering {len(missing)} units", dynamic_ncols=True) as bar:
         finished = 0
         for batch in batches(missing, batch_size):
-            result = render(loaded, batch, **options,
-                            on_step=lambda step, values, n=len(batch): bar.update(n))
+            # render_units: NaN/Inf retries and out-of-memory splitting, as in `render`.
+            result = render_units(loaded, batch, **options,
+                                  on_step=lambda step, values: bar.update(len(values)))
             seconds += result.seconds
             for i in range(len(batch)):
                 done[batch[i].name] = cache.put(result, i)

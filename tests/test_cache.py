@@ -28,13 +28,13 @@ def model():
 def calls(monkeypatch):
     """Records the targets of every batch that is rendered."""
     batches = []
-    real = cache_module.render
+    real = cache_module.render_units
 
     def recording(model, objectives, **options):
         batches.append([o.name for o in objectives])
         return real(model, objectives, **options)
 
-    monkeypatch.setattr(cache_module, "render", recording)
+    monkeypatch.setattr(cache_module, "render_units", recording)
     return batches
 
 
@@ -59,7 +59,7 @@ def test_interrupted_run_resumes_with_only_the_missing_units(model, tmp_path, ca
     assert calls == [["conv2:0", "conv2:1"]]
     assert len(list((tmp_path / "cache").rglob("*.json"))) == 2
 
-    monkeypatch.setattr(cache_module, "render", recording)
+    monkeypatch.setattr(cache_module, "render_units", recording)
     messages = []
     done = render_cached(model, objectives(), RenderCache(tmp_path, settings), batch_size=2,
                          progress=False, render_options=OPTIONS, log=messages.append)

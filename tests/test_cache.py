@@ -45,14 +45,14 @@ def objectives():
 def test_interrupted_run_resumes_with_only_the_missing_units(model, tmp_path, calls,
                                                              monkeypatch):
     settings = {"model": "convnet", "steps": 3, "seed": 0}
-    recording = cache_module.render
+    recording = cache_module.render_units
 
     def interrupted(model, objectives, **options):
         if len(calls) == 1:  # Ctrl-C during the second batch
             raise KeyboardInterrupt
         return recording(model, objectives, **options)
 
-    monkeypatch.setattr(cache_module, "render", interrupted)
+    monkeypatch.setattr(cache_module, "render_units", interrupted)
     with pytest.raises(KeyboardInterrupt):
         render_cached(model, objectives(), RenderCache(tmp_path, settings), batch_size=2,
                       progress=False, render_options=OPTIONS)

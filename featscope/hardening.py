@@ -20,7 +20,7 @@ import torch
 from .errors import FeatscopeError
 from .models import LoadedModel
 from .objectives import Objective
-from .render import RenderResult, _concat, recipe, render
+from .render import RenderResult, concat_results, recipe, render
 from .search import NonFiniteError
 
 OnChunk = Callable[[RenderResult], None]
@@ -88,7 +88,7 @@ def _retry_smaller_steps(model: LoadedModel, objectives: list[Objective], seed: 
 
 
 def _merge(parts: list[RenderResult]) -> RenderResult:
-    merged = _concat(parts)
+    merged = concat_results(parts)
     retried = {k: v for p in parts for k, v in p.settings.get("nan_retries", {}).items()}
     settings = {k: v for k, v in merged.settings.items() if k != "nan_retries"}
     return replace(merged, settings={**settings, **({"nan_retries": retried} if retried else {})})

@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw
 
 from .errors import FeatscopeError
 from .objectives import Objective, batch_scores
-from .outputs import _atomic_write, save_png
+from .outputs import atomic_write, save_png
 from .parameterizations import Parameterization, tensor
 from .probing import Probe, frozen
 
@@ -65,7 +65,7 @@ def _randn(shape: tuple[int, ...], generator: torch.Generator, device: torch.dev
 
 
 def save_npy(array: torch.Tensor, path: Path) -> Path:
-    _atomic_write(path, lambda stream: np.save(stream, array.detach().cpu().numpy()))
+    atomic_write(path, lambda stream: np.save(stream, array.detach().cpu().numpy()))
     return path
 
 
@@ -108,7 +108,7 @@ def save_wav(x: torch.Tensor, sample_rate: int, path: Path) -> Path:
             out.setframerate(int(sample_rate))
             out.writeframes(pcm.numpy().tobytes())
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
     return path
 
 
@@ -238,9 +238,9 @@ class Vector:
         writer.writerow(["feature", "value"])
         writer.writerows(zip(names, values))
         csv_path, json_path = folder / f"{stem}.csv", folder / f"{stem}.json"
-        _atomic_write(csv_path, lambda stream: stream.write(buffer.getvalue().encode()))
+        atomic_write(csv_path, lambda stream: stream.write(buffer.getvalue().encode()))
         text = json.dumps(dict(zip(names, values)), indent=2) + "\n"
-        _atomic_write(json_path, lambda stream: stream.write(text.encode()))
+        atomic_write(json_path, lambda stream: stream.write(text.encode()))
         return {"csv": str(csv_path), "json": str(json_path)}
 
 
@@ -323,7 +323,7 @@ class Tokens:
         npy = save_npy(x, folder / f"{stem}.npy")
         path = folder / f"{stem}.tokens.json"
         text = json.dumps(report, indent=2) + "\n"
-        _atomic_write(path, lambda stream: stream.write(text.encode()))
+        atomic_write(path, lambda stream: stream.write(text.encode()))
         return {"npy": str(npy), "tokens": str(path)}
 
 

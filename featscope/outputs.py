@@ -28,7 +28,7 @@ def prepare_dir(path: str | Path) -> Path:
     return out
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream:
@@ -48,18 +48,18 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 
 def save_png(image: torch.Tensor | Image.Image, path: Path) -> Path:
     picture = image if isinstance(image, Image.Image) else to_pil(image)
-    _atomic_write(path, lambda stream: picture.save(stream, format="PNG"))
+    atomic_write(path, lambda stream: picture.save(stream, format="PNG"))
     return path
 
 
 def write_json(data: object, path: Path) -> Path:
     text = json.dumps(data, indent=2, default=_jsonable) + "\n"
-    _atomic_write(path, lambda stream: stream.write(text.encode()))
+    atomic_write(path, lambda stream: stream.write(text.encode()))
     return path
 
 
 def write_text(text: str, path: Path) -> Path:
-    _atomic_write(path, lambda stream: stream.write(text.encode()))
+    atomic_write(path, lambda stream: stream.write(text.encode()))
     return path
 
 

@@ -34,7 +34,7 @@ def resolve_layer(model: nn.Module, name: str) -> nn.Module:
     )
 
 
-def _first_tensor(output: object) -> torch.Tensor:
+def first_tensor(output: object) -> torch.Tensor:
     if isinstance(output, torch.Tensor):
         return output
     if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
@@ -76,7 +76,7 @@ class Probe:
         def hook(module: nn.Module, inputs: object, output: object) -> None:
             if name in self._captured:  # a module called twice: keep its first call
                 return
-            tensor = _first_tensor(output)
+            tensor = first_tensor(output)
             last = len(self._captured) + 1 == len(self.layers)
             if last and self.stop_early:
                 self._captured[name] = tensor
@@ -91,7 +91,7 @@ class Probe:
         except StopForward:
             output = None
         if MODEL_OUTPUT in self.layers:
-            self._captured[MODEL_OUTPUT] = _first_tensor(output)
+            self._captured[MODEL_OUTPUT] = first_tensor(output)
         missing = [n for n in self.layers if n not in self._captured]
         if missing:
             raise FeatscopeError(

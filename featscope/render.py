@@ -340,10 +340,10 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
                       None if starts is None else starts[i:i + chunk], extras)
         for i in range(0, len(objective_list), chunk)
     ]
-    return parts[0] if len(parts) == 1 else _concat(parts)
+    return parts[0] if len(parts) == 1 else concat_results(parts)
 
 
-def _concat(parts: list[RenderResult]) -> RenderResult:
+def concat_results(parts: list[RenderResult]) -> RenderResult:
     first = parts[0]
     return replace(
         first,

@@ -121,7 +121,7 @@ def test_resume_with_corrupt_summary_renders_everything(tmp_path):
 
 
 def test_disk_full_keeps_finished_units_and_says_so(tmp_path, monkeypatch):
-    real = outputs._atomic_write
+    real = outputs.atomic_write
     calls = []
 
     def full_after_first_unit(path, write):
@@ -130,8 +130,8 @@ def test_disk_full_keeps_finished_units_and_says_so(tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         return real(path, write)
 
-    monkeypatch.setattr(outputs, "_atomic_write", full_after_first_unit)
-    monkeypatch.setattr("featscope.inputs._atomic_write", full_after_first_unit)
+    monkeypatch.setattr(outputs, "atomic_write", full_after_first_unit)
+    monkeypatch.setattr("featscope.inputs.atomic_write", full_after_first_unit)
     run = run_cli("render", "conv:0", "conv:1", "--model", "tests.zoo:VolumeNet",
                   "--input-shape", "1x4x6x6", "--steps", "2", "--batch-size", "1",
                   "--out", str(tmp_path))
@@ -153,7 +153,7 @@ def test_failed_write_leaves_previous_file_intact(tmp_path):
         raise OSError(28, "No space left on device")
 
     with pytest.raises(OSError):
-        outputs._atomic_write(path, explode)
+        outputs.atomic_write(path, explode)
     assert json.loads(path.read_text()) == {"ok": 1}
 
 

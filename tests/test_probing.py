@@ -1,6 +1,5 @@
 import pytest
 import torch
-from torch import nn
 
 from featscope import FeatscopeError, Probe, frozen, list_layers
 from featscope.probing import MODEL_OUTPUT

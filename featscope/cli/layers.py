@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..models import DEFAULT_MODEL, LoadedModel
-from ..probing import MODEL_OUTPUT, LayerInfo, _first_tensor as first_tensor, list_layers
+from ..probing import MODEL_OUTPUT, LayerInfo, first_tensor, list_layers
 from .common import ModelOption, WeightsOption, app, console
 from .model_options import (EmbeddingOption, FixedInputsOption, InputShapeOption, ModelRequest,
                             OutputOption, SearchInputOption, SeqLenOption, TrustPickleOption,

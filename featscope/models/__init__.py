@@ -32,8 +32,6 @@ from .efficientnet_lite import LITE1_STAGES, EfficientNetLite
 from .imagenet import imagenet_class_names
 
 DEFAULT_MODEL = "efficientnet_lite0"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class Normalization(nn.Module):

@@ -13,8 +13,7 @@ import torch
 from torch import nn
 
 from ..errors import FeatscopeError, did_you_mean
-from . import (IMAGENET_MEAN, IMAGENET_STD, LoadedModel, Normalization, apply_weights,
-               identity_normalization)
+from . import LoadedModel, Normalization, apply_weights, identity_normalization
 from .imagenet import imagenet_class_names
 
 OFFLINE_HINT = "pass a local state dict with --weights FILE (weights=FILE in Python)"

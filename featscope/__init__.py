@@ -6,7 +6,7 @@ from .objectives import (Channel, ClassLogit, ClassProbability, Custom, Directio
                          Objective, channel, class_logit, class_probability, custom, direction,
                          neuron)
 from .probing import MODEL_OUTPUT, Probe, frozen, list_layers
-from .render import PRESETS, Recipe, RenderResult, render
+from .render import PRESETS, Recipe, RenderResult, default_batch_size, render
 from .search import GradientSearch, NonFiniteError, SearchResult, ascend, descend, search
 from .sheets import grid
 
@@ -14,6 +14,7 @@ __all__ = [
     "FeatscopeError", "LoadedModel", "Normalization", "load_model", "Objective", "Channel",
     "Neuron", "ClassLogit", "ClassProbability", "Direction", "Custom", "channel", "neuron",
     "class_logit", "class_probability", "direction", "custom", "MODEL_OUTPUT", "Probe", "frozen",
-    "list_layers", "PRESETS", "Recipe", "RenderResult", "render", "GradientSearch",
+    "list_layers", "PRESETS", "Recipe", "RenderResult", "render", "default_batch_size",
+    "GradientSearch",
     "NonFiniteError", "SearchResult", "ascend", "descend", "search", "grid",
 ]

@@ -22,7 +22,7 @@ from .models import LoadedModel
 from .objectives import Objective
 from .outputs import file_stems, save_png, write_json
 from .hardening import render_units
-from .render import RenderResult, recipe
+from .render import RenderResult, default_batch_size, recipe, resolve_device
 
 
 @dataclass
@@ -92,10 +92,11 @@ class Rendered:
 
 
 def render_cached(loaded: LoadedModel, objectives: Sequence[Objective], cache: RenderCache, *,
-                  batch_size: int = 32, progress: bool = True,
+                  batch_size: int | None = None, progress: bool = True,
                   render_options: dict | None = None,
                   log: Callable[[str], None] | None = None) -> Rendered:
-    """Render every objective that the cache lacks, at most ``batch_size`` per forward pass.
+    """Render every objective that the cache lacks, at most ``batch_size`` per forward pass
+    (default: ``default_batch_size``, the fastest for the device).
 
     ``render_options`` are passed to ``render`` (preset, steps, size, seed, device, ...).
     Each batch is stored as soon as it is done. Objective names are the cache's targets.
@@ -108,7 +109,10 @@ def render_cached(loaded: LoadedModel, objectives: Sequence[Objective], cache: R
     if log and resumed:
         log(f"resumed {resumed} of {len(done)} units from {cache.folder}; "
             f"rendering {len(missing)}")
-    steps = recipe(options.get("preset", "featscope"), steps=options.get("steps")).steps
+    chosen = recipe(options.get("preset", "featscope"), steps=options.get("steps"))
+    steps = chosen.steps
+    batch_size = batch_size or default_batch_size(loaded, resolve_device(options.get("device")),
+                                                  chosen.crops)
     seconds = 0.0
     # Counted in unit-steps, so that the time left moves during a long batch.
     with tqdm(total=len(missing) * steps, disable=not progress or not missing, unit="step",

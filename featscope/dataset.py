@@ -22,6 +22,8 @@ from .objectives import Channel, Neuron, Objective, _features_first
 from .probing import Probe, frozen
 from .render import resolve_device
 
+DATASET_BATCH = 16  # images per forward pass when scanning a folder (no gradients)
+
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
                             ".ppm", ".pgm"})
 
@@ -129,7 +131,7 @@ def peak_box(fmap: torch.Tensor, size: tuple[int, int]) -> list[tuple[int, int, 
 
 
 def top_examples(loaded: LoadedModel, objectives: Sequence[Objective], folder: str | Path, *,
-                 k: int = 5, batch_size: int = 16, device: str | torch.device | None = None,
+                 k: int = 5, batch_size: int = DATASET_BATCH, device: str | torch.device | None = None,
                  progress: bool = True) -> Examples:
     """The ``k`` images under ``folder`` that score highest on each objective, best first."""
     if not loaded.is_image:

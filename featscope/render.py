@@ -8,6 +8,7 @@ objectives read it; the forward pass stops at the deepest probed layer.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -183,6 +184,19 @@ def _model_size(recipe: Recipe, input_size: tuple[int, int],
 
 MIN_SIDE = 32  # a reduced resolution never goes below this (small-input models keep theirs)
 
+# On a CPU the cost of a step per unit grows with the batch (the feature maps no longer fit
+# the caches): for 224 px images batch 1 is the fastest (bench/speed.py), so a CPU batch holds
+# about one 224 px image's worth of input elements. Accelerators want many units per batch.
+CPU_BATCH_ELEMENTS = 3 * 224 * 224
+ACCELERATOR_BATCH = 32
+
+
+def default_batch_size(loaded: LoadedModel, device: torch.device, views: int = 1) -> int:
+    """Units per batch when none is given, for inputs of ``loaded`` seen ``views`` times a step."""
+    if device.type != "cpu":
+        return ACCELERATOR_BATCH
+    return max(1, CPU_BATCH_ELEMENTS // (math.prod(loaded.input_shape) * max(1, views)))
+
 
 def _image_size(recipe: Recipe, height: int, width: int) -> tuple[int, int]:
     """The searched image's (H, W): the recipe's size, a fraction of the input's, or the input's."""
@@ -308,8 +322,9 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
     """Search for the input that maximizes each objective: one image per objective.
 
     ``model`` is a ``LoadedModel`` (from ``load_model``) or any ``nn.Module`` with
-    ``input_shape`` (C, H, W) or (..., ) given. Objectives are rendered together as one batch
-    (or in chunks of ``batch_size``). A given ``seed`` gives the same result on the CPU.
+    ``input_shape`` (C, H, W) or (..., ) given. Objectives are rendered in batches of
+    ``batch_size`` (default: ``default_batch_size``, the fastest for the device; all of them
+    together when diversity compares them). A given ``seed`` gives the same result on the CPU.
     ``settings`` override other ``Recipe`` fields (crops, noise, diversity, warmup, ...).
     ``start`` (1 or B, C, H, W) in [0, 1]: accentuation, the search starts from this image
     (kept close to it by ``closeness``). ``spectrum``: MACO's log-magnitude (3, S, S).
@@ -333,7 +348,10 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
     target = resolve_device(device)
     if precision not in PRECISIONS:
         raise FeatscopeError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
-    chunk = batch_size or len(objective_list)
+    if batch_size is not None and batch_size < 1:
+        raise FeatscopeError(f"batch size must be at least 1 (got {batch_size})")
+    chunk = batch_size or (len(objective_list) if chosen.diversity else
+                           default_batch_size(loaded, target, chosen.crops))
     if chosen.diversity and chunk < len(objective_list):
         raise FeatscopeError("diversity compares the images of one batch: do not split the "
                              "batch (leave batch_size unset)")

@@ -151,3 +151,23 @@ def test_mixed_precision_keeps_model_and_search_in_float32():
     assert all(p.dtype == torch.float32 and p.is_contiguous() for p in model.parameters())
     with pytest.raises(FeatscopeError, match="unknown precision"):
         fs.render(model, fs.channel("conv2", 1), precision="int8", **common)
+
+
+def test_default_batch_on_a_cpu_holds_about_one_224_px_image(lite0):
+    cpu = torch.device("cpu")
+    assert fs.default_batch_size(lite0, cpu) == 1
+    small = fs.LoadedModel(ConvNet(), "small", (3, 32, 32))
+    assert fs.default_batch_size(small, cpu) == 49
+    assert fs.default_batch_size(small, cpu, views=7) == 7
+    assert fs.default_batch_size(small, torch.device("meta")) == 32  # any accelerator
+
+
+def test_unset_batch_size_renders_in_default_chunks_seeded_in_order():
+    torch.manual_seed(0)
+    model = ConvNet()
+    objectives = [fs.channel("conv2", k) for k in range(3)]
+    common = dict(input_shape=(3, 224, 224), steps=2, seed=5)  # 224 px: one unit per batch
+    auto = fs.render(model, objectives, **common)
+    explicit = fs.render(model, objectives, batch_size=1, **common)
+    assert auto.targets == [o.name for o in objectives]
+    assert torch.equal(auto.images, explicit.images)

@@ -59,7 +59,7 @@ def classes_command(
     param: ParamOption = None,
     seed: SeedOption = 0,
     device: DeviceOption = "auto",
-    batch_size: BatchOption = 32,
+    batch_size: BatchOption = None,
     images: ImagesOption = None,
     top_k: TopKOption = 5,
     quiet: QuietOption = False,

@@ -55,7 +55,7 @@ def overview_command(
     pool: PoolOption = "mean",
     seed: SeedOption = 0,
     device: DeviceOption = "auto",
-    batch_size: BatchOption = 32,
+    batch_size: BatchOption = None,
     images: ImagesOption = None,
     top_k: TopKOption = 5,
     quiet: QuietOption = False,

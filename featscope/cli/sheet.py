@@ -35,7 +35,7 @@ def sheet_command(
     pool: PoolOption = "mean",
     seed: SeedOption = 0,
     device: DeviceOption = "auto",
-    batch_size: BatchOption = 32,
+    batch_size: BatchOption = None,
     images: ImagesOption = None,
     top_k: TopKOption = 5,
     quiet: QuietOption = False,

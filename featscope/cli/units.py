@@ -15,7 +15,7 @@ import typer
 from PIL import Image
 
 from ..cache import RenderCache, Rendered, UnitResult, cached_examples, render_cached
-from ..dataset import Examples, crop, top_examples
+from ..dataset import DATASET_BATCH, Examples, crop, top_examples
 from ..errors import FeatscopeError
 from ..models import LoadedModel
 from ..objectives import Objective
@@ -32,7 +32,9 @@ LrOption = Annotated[Optional[float], typer.Option(help="learning rate (preset's
 ParamOption = Annotated[Optional[str], typer.Option(help="pixel or fourier (preset's if unset)")]
 PoolOption = Annotated[str, typer.Option(help="reduce a feature map by mean or max")]
 SeedOption = Annotated[int, typer.Option(help="random seed")]
-BatchOption = Annotated[int, typer.Option(help="units per forward pass (bounds memory)")]
+BatchOption = Annotated[Optional[int], typer.Option(
+    help="units per forward pass (bounds memory; default: the fastest for the device, 32 on a "
+         "GPU, 1 for 224 px images on a CPU)")]
 ColumnsOption = Annotated[int, typer.Option(help="cells per row of the grid")]
 ImagesOption = Annotated[Optional[Path], typer.Option(
     "--images", help="a folder of images (searched recursively): show the top-k dataset "
@@ -56,7 +58,7 @@ class Job:
     pool: str = "mean"
     seed: int = 0
     device: str = "auto"
-    batch_size: int = 32
+    batch_size: int | None = None
     images: Path | None = None
     top_k: int = 5
     quiet: bool = False
@@ -67,7 +69,7 @@ class Job:
             raise FeatscopeError(f"unknown --param {self.param!r}; valid: pixel, fourier")
         if self.pool not in ("mean", "max"):
             raise FeatscopeError(f"unknown --pool {self.pool!r}; valid: mean, max")
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise FeatscopeError(f"--batch-size must be at least 1 (got {self.batch_size})")
         if self.top_k < 1:
             raise FeatscopeError(f"--top-k must be at least 1 (got {self.top_k})")
@@ -171,7 +173,7 @@ def dataset_examples(job: Job, loaded: LoadedModel, objectives: Sequence[Objecti
     examples, reused = cached_examples(
         out, settings, job.images,
         lambda: top_examples(loaded, objectives, job.images, k=job.top_k,
-                             batch_size=job.batch_size, device=job.device,
+                             batch_size=job.batch_size or DATASET_BATCH, device=job.device,
                              progress=job.progress))
     for path, reason in examples.skipped:
         console.print(f"[yellow]warning[/]: skipped unreadable image {path}: {reason}",
@@ -208,7 +210,7 @@ def write_results(out: Path, job: Job, loaded: LoadedModel, rendered: Rendered,
             row["ratio_to_best_image"] = ratio(unit, examples)
         rows.append(row)
     summary = {"model": loaded.name, "device": str(resolve_device(job.device)),
-               "settings": {**job.cache_settings(loaded), "batch_size": job.batch_size},
+               "settings": {**job.cache_settings(loaded), "batch_size": job.batch_size or "auto"},
                "resumed": rendered.resumed, "render_seconds": rendered.seconds,
                **(extra or {}), "results": rows}
     if examples is not None:

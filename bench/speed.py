@@ -3,13 +3,16 @@
     .venv/bin/python bench/speed.py            # full run (about 30-40 min on 2 CPU cores)
     .venv/bin/python bench/speed.py --quick    # a smaller run for a first look
 
-Every measurement runs in its own subprocess, so peak resident memory is that case's alone.
-ms/step is measured as (t(N2 steps) - t(N1 steps)) / (N2 - N1), which removes set-up costs.
-Time to quality: Lucent renders with its defaults (512 steps); we find the fewest steps of
-our default recipe whose final activation (on the final image, no random transforms, 224 px)
-reaches Lucent's, and compare wall times. Lucent runs once per channel, as its users do (its
-time per channel is extrapolated to the sheet). For the sheet, the steps are found on the
-channels Lucent rendered, then all channels are rendered in one batch at that count.
+Every case runs in its own subprocess. ms/step is timed step by step (between consecutive
+steps of one render, after its set-up); the limit (the model's own forward to the layer and
+backward to the input), the limit with folded batch norms and our renders run in interleaved
+rounds in one process, so that the drift of a shared machine hits them alike; the medians
+are reported. Time to quality: Lucent renders with its defaults (512 steps); we find the
+fewest steps of our default recipe whose final activation (on the final image, no random
+transforms, 224 px) reaches Lucent's, and compare wall times. Lucent runs once per channel,
+as its users do (its time per channel is extrapolated to the sheet). For the sheet, the
+steps are found on the channels Lucent rendered, then all 64 channels are rendered at that
+count as `featscope sheet` renders them (the device's default batch size).
 Writes bench/results/speed.json and bench/results/speed.md.
 """
 
@@ -23,6 +26,7 @@ import resource
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +36,7 @@ import torch.nn.functional as F
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 MIDDLE, EARLY, LATE = "_blocks.8", "_blocks.2", "_blocks.14"
-STEP_LADDER = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+STEP_LADDER = (8, 12, 16, 24, 32, 40, 48, 56, 64, 72, 80, 96, 112, 128, 160, 192, 256)
 
 
 # ----------------------------------------------------------------------------- child cases
@@ -50,30 +54,6 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def case_raw(layer: str, batch: int, size: int, device: str, steps: int) -> dict:
-    """Forward to ``layer`` (stopping there) and backward to the input: the physical limit."""
-    from featscope.probing import Probe, frozen
-    model = _model()
-    net = model.module.to(device)
-    norm = model.normalization.to(device)
-    x = torch.rand(batch, 3, size, size, device=device, requires_grad=True)
-    ks = torch.arange(batch, device=device)
-    with frozen(net), Probe(net, [layer]) as probe:
-        def step():
-            act = probe.run(norm(x))[layer]
-            act[torch.arange(batch, device=device), ks].mean().backward()
-            x.grad = None
-        for _ in range(3):
-            step()
-        _sync(device)
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        _sync(device)
-    ms = 1000 * (time.perf_counter() - start) / steps
-    return {"ms_per_step": ms, "peak_rss_mib": _peak_mib()}
-
-
 # Our machinery on one view per image (no crop views), the image at the model's input size:
 # what the overhead target compares with the raw forward+backward of the same batch.
 ONE_VIEW = {"crops": 0, "resolution": 1.0, "transform_strength": 1.0}
@@ -82,22 +62,85 @@ ONE_VIEW = {"crops": 0, "resolution": 1.0, "transform_strength": 1.0}
 MATCHED = {"crops": 0, "resolution": 128 / 224, "transform_strength": 224 / 128}
 
 
-def case_ours(layer: str, batch: int, size: int, device: str, steps: int, preset: str,
-              precision: str = "float32", overrides: dict | None = None) -> dict:
+def _raw_stepper(layer: str, batch: int, size: int, device: str, fold: bool,
+                 context: ExitStack):
+    """Forward to ``layer`` (stopping there) and backward to the input: the physical limit.
+    With ``fold``, the model's batch norms are folded into its convolutions first. The model
+    stays frozen (and folded) until ``context`` closes."""
+    from featscope.fusion import batchnorms_folded
+    from featscope.probing import Probe, frozen
+    model = _model()
+    net = model.module.to(device)
+    norm = model.normalization.to(device)
+    x = torch.rand(batch, 3, size, size, device=device, requires_grad=True)
+    rows = torch.arange(batch, device=device)
+    context.enter_context(frozen(net))
+    if fold:
+        context.enter_context(batchnorms_folded(net, norm(x[:1]).detach(), [layer]))
+    probe = context.enter_context(Probe(net, [layer]))
+
+    def run(steps: int) -> list[float]:
+        seconds = []
+        for _ in range(steps):
+            start = time.perf_counter()
+            act = probe.run(norm(x))[layer]
+            act[rows, rows].mean().backward()
+            x.grad = None
+            _sync(device)
+            seconds.append(time.perf_counter() - start)
+        return seconds
+    return run
+
+
+def _our_stepper(layer: str, batch: int, size: int, device: str, preset: str,
+                 precision: str = "float32", overrides: dict | None = None):
+    """``render`` on ``batch`` channels as one batch; the seconds between consecutive steps."""
     import featscope as fs
     model = _model()
     objectives = [fs.channel(layer, k) for k in range(batch)]
-    kwargs = dict(preset=preset, device=device, seed=0, precision=precision, **(overrides or {}))
+    kwargs = dict(preset=preset, device=device, seed=0, precision=precision, batch_size=batch,
+                  **(overrides or {}))
     if size != 224:
         kwargs["size"] = size
-    fs.render(model, objectives, steps=2, **kwargs)  # warm-up
-    times = []
-    for n in (steps // 4, steps):
-        start = time.perf_counter()
-        fs.render(model, objectives, steps=n, **kwargs)
-        times.append(time.perf_counter() - start)
-    ms = 1000 * (times[1] - times[0]) / (steps - steps // 4)
-    return {"ms_per_step": ms, "peak_rss_mib": _peak_mib()}
+
+    def run(steps: int) -> list[float]:
+        stamps = []  # on_step runs after each step's update (and the step's one device sync)
+        fs.render(model, objectives, steps=steps + 1,
+                  on_step=lambda step, values: stamps.append(time.perf_counter()), **kwargs)
+        return np.diff(stamps).tolist()
+    return run
+
+
+def case_steps(layer: str, batch: int, size: int, device: str, steps: int, rounds: int,
+               ours: dict[str, dict]) -> dict:
+    """ms/step of the raw limit (as is, and with folded norms) and of each of ``ours``
+    (name -> preset/overrides/precision), measured in interleaved rounds of ``steps`` steps.
+
+    Timings on a shared machine drift; interleaving makes each round a paired comparison.
+    A round's value is its median step; reported: the median over rounds, and the overhead
+    as the median of the rounds' ratios to the raw limit. Peak memory is read after the
+    first of ``ours`` has run once (the raw limits run later in the same process).
+    """
+    steppers = {name: _our_stepper(layer, batch, size, device, **spec)
+                for name, spec in ours.items()}
+    first = next(iter(steppers.values()))
+    first(2)
+    peak = _peak_mib()
+    rounds_ms: dict[str, list[float]] = {name: [] for name in [*steppers, "raw", "raw_folded"]}
+    with ExitStack() as context:
+        steppers["raw"] = _raw_stepper(layer, batch, size, device, False, context)
+        steppers["raw_folded"] = _raw_stepper(layer, batch, size, device, True, context)
+        for run in steppers.values():
+            run(2)  # warm-up
+        for _ in range(rounds):
+            for name, run in steppers.items():
+                rounds_ms[name].append(1000 * float(np.median(run(steps))))
+    raw, folded = np.array(rounds_ms["raw"]), np.array(rounds_ms["raw_folded"])
+    report = {name: {"ms_per_step": float(np.median(values)), "rounds_ms": values,
+                     "overhead": float(np.median(np.array(values) / raw)),
+                     "overhead_vs_folded": float(np.median(np.array(values) / folded))}
+              for name, values in rounds_ms.items()}
+    return {"cases": report, "peak_rss_mib": peak}
 
 
 def case_quality(layer: str, channels: list[int], device: str, targets: list[float]) -> dict:
@@ -140,10 +183,11 @@ def case_sheet(layer: str, channels: list[int], device: str, steps: int) -> dict
     start = time.perf_counter()
     result = fs.render(model, objectives, steps=steps, device=device, seed=0)
     return {"steps": steps, "seconds": time.perf_counter() - start,
+            "batch_size": fs.default_batch_size(model, torch.device(device)),
             "finals": result.final.tolist(), "peak_rss_mib": _peak_mib()}
 
 
-CASES = {"raw": case_raw, "ours": case_ours, "quality": case_quality, "evaluate": case_evaluate,
+CASES = {"steps": case_steps, "quality": case_quality, "evaluate": case_evaluate,
          "sheet": case_sheet}
 
 
@@ -213,89 +257,121 @@ def main() -> None:
 
 
 def benchmark(quick: bool, device: str, lucent_channels: int, results: Path) -> dict:
-    steps = 12 if quick else 40
+    steps, rounds = (8, 3) if quick else (16, 5)
     lucent_steps = 128 if quick else 512
     report = {"machine": machine(), "device": device, "date": time.strftime("%Y-%m-%d"),
               "quick": quick, "rows": [], "vs_lucent": {}}
     # Per step, matched settings: one channel of a middle layer, 224 px reaching the model.
-    raw = run_child("raw", layer=MIDDLE, batch=1, size=224, device=device, steps=steps)
-    ours = run_child("ours", layer=MIDDLE, batch=1, size=224, device=device, steps=steps,
-                     preset="featscope", overrides=MATCHED)
-    default = run_child("ours", layer=MIDDLE, batch=1, size=224, device=device, steps=steps,
-                        preset="featscope")
-    lucid = run_child("ours", layer=MIDDLE, batch=1, size=128, device=device, steps=steps,
-                      preset="lucid")
+    measured = run_child("steps", layer=MIDDLE, batch=1, size=224, device=device, steps=steps,
+                         rounds=rounds, ours={
+                             "matched": {"preset": "featscope", "overrides": MATCHED},
+                             "default": {"preset": "featscope"},
+                             "lucid_preset": {"preset": "lucid"}})["cases"]
+    report["per_step"] = {
+        "raw_ms": measured["raw"]["ms_per_step"],
+        "raw_folded_ms": measured["raw_folded"]["ms_per_step"],
+        "ours_ms": measured["matched"]["ms_per_step"],
+        "ours_default_ms": measured["default"]["ms_per_step"],
+        "ours_lucid_preset_ms": measured["lucid_preset"]["ms_per_step"],
+        "overhead": measured["matched"]["overhead"],
+        "overhead_vs_folded": measured["matched"]["overhead_vs_folded"],
+        "rounds_ms": {name: case["rounds_ms"] for name, case in measured.items()}}
     channels = list(range(lucent_channels))
     try:
         lucent = run_lucent(MIDDLE, channels, lucent_steps, results)
     except (RuntimeError, subprocess.CalledProcessError) as error:  # report the rest anyway
         print(f"Lucent could not run: {error}", file=sys.stderr)
         lucent = None
-    report["per_step"] = {"raw_ms": raw["ms_per_step"], "ours_ms": ours["ms_per_step"],
-                          "ours_default_ms": default["ms_per_step"],
-                          "ours_lucid_preset_ms": lucid["ms_per_step"],
-                          "overhead": ours["ms_per_step"] / raw["ms_per_step"]}
     if lucent:
-        lucent_ms = float(np.mean([r["ms_per_step"] for r in lucent["runs"]]))
-        lucent_s = float(np.mean([r["seconds"] for r in lucent["runs"]]))
-        report["per_step"]["lucent_ms"] = lucent_ms
-        report["per_step"]["speedup_vs_lucent"] = lucent_ms / ours["ms_per_step"]
-        one = run_child("quality", layer=MIDDLE, channels=[channels[0]], device=device,
-                        targets=lucent["finals"][:1])
-        # Steps to quality are found on the channels Lucent rendered (each channel's search is
-        # independent of the others in a batch); the sheet is then timed once at that count.
-        measured = run_child("quality", layer=MIDDLE, channels=channels, device=device,
-                             targets=lucent["finals"])
-        sheet_channels = list(range(64 if not quick else 16))
-        sheet = run_child("sheet", layer=MIDDLE, channels=sheet_channels, device=device,
-                          steps=measured["steps"] or STEP_LADDER[-1])
-        sheet["reached"] = all(f >= t for f, t in zip(sheet["finals"], lucent["finals"]))
-        report["vs_lucent"] = {
-            "lucent_steps": lucent_steps, "lucent_seconds_per_channel": lucent_s,
-            "lucent_finals": lucent["finals"], "lucent_peak_rss_mib": lucent["peak_rss_mib"],
-            "one_channel": one, "measured_channels": measured, "sheet": sheet,
-            "sheet_size": len(sheet_channels),
-            "one_channel_speedup": lucent_s / one["seconds"] if one["seconds"] else None,
-            "sheet_speedup": (lucent_s * len(sheet_channels) / sheet["seconds"]
-                              if sheet["seconds"] else None),
-        }
+        p = report["per_step"]
+        p["lucent_ms"] = float(np.mean([r["ms_per_step"] for r in lucent["runs"]]))
+        p["lucent_raw_ms"] = float(np.median([r["raw_ms_before"] for r in lucent["runs"]]))
+        p["speedup_vs_lucent"] = p["lucent_ms"] / p["ours_ms"]
+        # Each against the limit measured in its own process: machine drift between the two
+        # processes cancels out.
+        p["speedup_vs_lucent_normalized"] = ((p["lucent_ms"] / p["lucent_raw_ms"])
+                                             / p["overhead"])
+        report["vs_lucent"] = time_to_quality(lucent, channels, lucent_steps, device, quick)
+    report["rows"] = scaling_rows(device, quick)
+    return report
+
+
+def time_to_quality(lucent: dict, channels: list[int], lucent_steps: int, device: str,
+                    quick: bool) -> dict:
+    lucent_s = float(np.mean([r["seconds"] for r in lucent["runs"]]))
+    one = run_child("quality", layer=MIDDLE, channels=[channels[0]], device=device,
+                    targets=lucent["finals"][:1])
+    # Steps to quality are found on the channels Lucent rendered (each channel's search is
+    # independent of the others); the sheet is then timed once at that count, rendered as
+    # `featscope sheet` renders it (the device's default batch size).
+    measured = run_child("quality", layer=MIDDLE, channels=channels, device=device,
+                         targets=lucent["finals"])
+    sheet_channels = list(range(64 if not quick else 16))
+    sheet = run_child("sheet", layer=MIDDLE, channels=sheet_channels, device=device,
+                      steps=measured["steps"] or STEP_LADDER[-1])
+    sheet["reached"] = all(f >= t for f, t in zip(sheet["finals"], lucent["finals"]))
+    return {
+        "lucent_steps": lucent_steps, "lucent_seconds_per_channel": lucent_s,
+        "lucent_finals": lucent["finals"], "lucent_peak_rss_mib": lucent["peak_rss_mib"],
+        "one_channel": one, "measured_channels": measured, "sheet": sheet,
+        "sheet_size": len(sheet_channels),
+        "one_channel_speedup": lucent_s / one["seconds"] if one["seconds"] else None,
+        "sheet_speedup": (lucent_s * len(sheet_channels) / sheet["seconds"]
+                          if sheet["seconds"] else None),
+    }
+
+
+def scaling_rows(device: str, quick: bool) -> list[dict]:
     batches = (1, 8) if quick else (1, 8, 64)
     sizes = (64, 224) if quick else (64, 128, 224)
-    rows = [(MIDDLE, b, 224) for b in batches] + [(MIDDLE, 1, s) for s in sizes if s != 224]
-    rows += [(layer, 8, 224) for layer in (EARLY, LATE)]
-    for layer, batch, size in rows:
-        n = max(4, steps // (4 if batch >= 64 else 1))
-        r = run_child("raw", layer=layer, batch=batch, size=size, device=device, steps=n)
-        o = run_child("ours", layer=layer, batch=batch, size=size, device=device, steps=n,
-                      preset="featscope", overrides=ONE_VIEW)
-        row = {"layer": layer, "batch": batch, "size": size, "raw_ms": r["ms_per_step"],
-               "ours_ms": o["ms_per_step"], "overhead": o["ms_per_step"] / r["ms_per_step"],
-               "peak_rss_mib": o["peak_rss_mib"]}
-        if device.startswith("cuda"):
-            row["ours_bf16_ms"] = run_child("ours", layer=layer, batch=batch, size=size,
-                                            device=device, steps=n, preset="featscope",
-                                            precision="bfloat16",
-                                            overrides=ONE_VIEW)["ms_per_step"]
-        report["rows"].append(row)
-    return report
+    grid = [(MIDDLE, b, 224) for b in batches] + [(MIDDLE, 1, s) for s in sizes if s != 224]
+    grid += [(layer, 8, 224) for layer in (EARLY, LATE)]
+    ours = {"ours": {"preset": "featscope", "overrides": ONE_VIEW}}
+    if device.startswith("cuda"):
+        ours["ours_bf16"] = {"preset": "featscope", "overrides": ONE_VIEW,
+                             "precision": "bfloat16"}
+    rows = []
+    for layer, batch, size in grid:
+        steps = 16 if batch == 1 else 6 if batch <= 8 else 3
+        measured = run_child("steps", layer=layer, batch=batch, size=size, device=device,
+                             steps=steps // (2 if quick else 1), rounds=3, ours=ours)
+        cases = measured["cases"]
+        row = {"layer": layer, "batch": batch, "size": size,
+               "raw_ms": cases["raw"]["ms_per_step"],
+               "raw_folded_ms": cases["raw_folded"]["ms_per_step"],
+               "ours_ms": cases["ours"]["ms_per_step"], "overhead": cases["ours"]["overhead"],
+               "overhead_vs_folded": cases["ours"]["overhead_vs_folded"],
+               "peak_rss_mib": measured["peak_rss_mib"]}
+        if "ours_bf16" in cases:
+            row["ours_bf16_ms"] = cases["ours_bf16"]["ms_per_step"]
+        rows.append(row)
+    return rows
 
 
 def markdown(report: dict) -> str:
     p = report["per_step"]
     lines = [f"Measured {report['date']} on {report['machine']}, device {report['device']}"
-             + (" (quick run)" if report["quick"] else "") + ".", "",
+             + (" (quick run)" if report["quick"] else "") + ". ms/step: median over "
+             "interleaved rounds; overhead: median of the rounds' ratios to the limit.", "",
              "| one channel of _blocks.8, batch 1, 224 px to the model | ms/step |",
              "|---|---|",
-             f"| forward to _blocks.8 + backward to the input (the limit) | {p['raw_ms']:.1f} |",
+             f"| the model's own forward to _blocks.8 + backward to the input (the limit) | "
+             f"{p['raw_ms']:.1f} |",
+             f"| the same with its batch norms folded into the convolutions | "
+             f"{p['raw_folded_ms']:.1f} |",
              f"| featscope, matched to Lucent (128 px Fourier upsampled to 224, Lucid transforms, "
-             f"one fused resampling) | {p['ours_ms']:.1f} ({p['overhead']:.2f}x the limit) |",
+             f"one fused resampling) | {p['ours_ms']:.1f} ({p['overhead']:.2f}x the limit, "
+             f"{p['overhead_vs_folded']:.2f}x the folded limit) |",
              f"| featscope, `lucid` preset (the same, transforms chained as Lucid does) | "
              f"{p['ours_lucid_preset_ms']:.1f} |",
-             f"| featscope, default recipe (96 px, 2 crop views per step) | "
+             f"| featscope, default recipe (224 px Fourier, one view) | "
              f"{p['ours_default_ms']:.1f} |"]
     if "lucent_ms" in p:
         lines.append(f"| Lucent 0.1.8 render_vis | {p['lucent_ms']:.1f} "
-                     f"(featscope {p['speedup_vs_lucent']:.1f}x faster per step) |")
+                     f"({p['lucent_ms'] / p['lucent_raw_ms']:.2f}x the limit measured in its "
+                     f"process, {p['lucent_raw_ms']:.1f} ms; featscope "
+                     f"{p['speedup_vs_lucent']:.1f}x faster per step, "
+                     f"{p['speedup_vs_lucent_normalized']:.1f}x against each one's limit) |")
     v = report["vs_lucent"]
     if v:
         one, sheet = v["one_channel"], v["sheet"]
@@ -306,22 +382,25 @@ def markdown(report: dict) -> str:
             lines.append(f"| one channel | {v['lucent_seconds_per_channel']:.1f} s | "
                          f"{one['seconds']:.1f} s ({one['steps']} steps) | "
                          f"{v['one_channel_speedup']:.1f}x |")
-        lines.append(f"| sheet of {v['sheet_size']} channels in one batch (Lucent once per "
-                     f"channel) | {v['lucent_seconds_per_channel'] * v['sheet_size']:.0f} s | "
+        lines.append(f"| sheet of {v['sheet_size']} channels (Lucent once per channel; "
+                     f"featscope {sheet['batch_size']} per batch) | "
+                     f"{v['lucent_seconds_per_channel'] * v['sheet_size']:.0f} s | "
                      f"{sheet['seconds']:.1f} s ({sheet['steps']} steps, peak "
                      f"{sheet['peak_rss_mib']:.0f} MiB; Lucent's activation reached on its "
                      f"channels: {'yes' if sheet['reached'] else 'no'}) | "
                      f"{v['sheet_speedup']:.1f}x |")
     bf16 = any("ours_bf16_ms" in r for r in report["rows"])
-    lines += ["", "Scaling, one view per image (the overhead of our machinery over the same batch):",
-              "", "| layer | batch | px | limit ms/step | featscope ms/step | overhead | "
-                  + ("featscope bf16 ms/step | " if bf16 else "") + "peak MiB |",
-              "|---|---|---|---|---|---|---|" + ("---|" if bf16 else "")]
+    lines += ["", "Scaling, one view per image, all units in one batch (the overhead of our "
+                  "machinery over the model's own pass, and over the pass with folded norms):",
+              "", "| layer | batch | px | limit ms/step | folded limit | featscope ms/step | "
+                  "overhead | vs folded | " + ("featscope bf16 ms/step | " if bf16 else "")
+                  + "peak MiB |",
+              "|---|---|---|---|---|---|---|---|---|" + ("---|" if bf16 else "")]
     for r in report["rows"]:
         extra = f"{r['ours_bf16_ms']:.1f} | " if bf16 else ""
         lines.append(f"| {r['layer']} | {r['batch']} | {r['size']} | {r['raw_ms']:.1f} | "
-                     f"{r['ours_ms']:.1f} | {r['overhead']:.2f}x | {extra}"
-                     f"{r['peak_rss_mib']:.0f} |")
+                     f"{r['raw_folded_ms']:.1f} | {r['ours_ms']:.1f} | {r['overhead']:.2f}x | "
+                     f"{r['overhead_vs_folded']:.2f}x | {extra}{r['peak_rss_mib']:.0f} |")
     return "\n".join(lines) + "\n"
 
 

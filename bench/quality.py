@@ -28,11 +28,13 @@ import featscope as fs
 from featscope import metrics
 from featscope.models.imagenet import imagenet_class_names
 from featscope.outputs import to_pil
-from featscope.render import recipe, resolve_device
+from featscope.render import PRESETS, recipe, resolve_device
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry")
 ANCHORS = ("keras", "lucid", "maco")
+_LEGIBLE = {k: getattr(PRESETS["legible"], k) for k in (
+    "resolution", "transform_strength", "crops", "crop_start", "crop_end", "crop_rotate")}
 # Alternative recipes tried against the anchors ("low-96-views" became the "legible" preset).
 CANDIDATES: dict[str, dict] = {
     "low-96-lucid": dict(size=96, upsample_below=224, transforms="lucid"),
@@ -43,6 +45,11 @@ CANDIDATES: dict[str, dict] = {
     # the image at a fraction of the input side, Lucid's transforms at that scale, fused.
     "one-96": dict(crops=0, resolution=96 / 224, transform_strength=224 / 96),
     "one-128": dict(crops=0, resolution=128 / 224, transform_strength=224 / 128),
+    # Variations of `legible` aimed at robustness.
+    "legible-3": {**_LEGIBLE, "crops": 3},
+    "legible-strong": {**_LEGIBLE, "transform_strength": 1.5 * 224 / 96},
+    "legible-rot10": {**_LEGIBLE, "crop_rotate": 10.0},
+    "legible-128": {**_LEGIBLE, "resolution": 128 / 224, "transform_strength": 224 / 128},
 }
 
 
@@ -64,7 +71,8 @@ def measure(lite0, lite1, classes, images, naturals) -> dict:
 def render_preset(lite0, name: str, classes, steps: int, device: str, views_per_batch: int):
     preset, overrides = ("featscope", CANDIDATES[name]) if name in CANDIDATES else (name, {})
     chosen = recipe(preset, **overrides)
-    batch = max(1, views_per_batch // max(1, chosen.crops))
+    # On a CPU the default batch (one 224 px image's worth) is the fastest.
+    batch = None if device == "cpu" else max(1, views_per_batch // max(1, chosen.crops))
     start = time.perf_counter()
     result = fs.render(lite0, [fs.class_logit(k) for k in classes], preset=preset, steps=steps,
                        device=device, batch_size=batch, **overrides)

@@ -171,3 +171,27 @@ def test_unset_batch_size_renders_in_default_chunks_seeded_in_order():
     explicit = fs.render(model, objectives, batch_size=1, **common)
     assert auto.targets == [o.name for o in objectives]
     assert torch.equal(auto.images, explicit.images)
+
+
+class _ViewsFeatureMaps(torch.nn.Module):
+    """``.view`` of a conv output: fails on channels-last feature maps."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = torch.nn.Linear(4 * 8 * 8, 3)
+
+    def forward(self, x):
+        h = self.conv(x)
+        return self.fc(h.view(h.shape[0], -1))
+
+
+def test_model_that_needs_contiguous_maps_still_renders_on_cpu():
+    torch.manual_seed(0)
+    model = _ViewsFeatureMaps()
+    with pytest.raises(RuntimeError):  # the failure the fallback is for
+        model(torch.rand(1, 3, 8, 8).contiguous(memory_format=torch.channels_last))
+    result = fs.render(model, fs.class_logit(1), input_shape=(3, 8, 8), steps=20,
+                       transforms="none", device="cpu")
+    assert result.final[0] > result.initial[0]
+    assert all(p.is_contiguous() for p in model.parameters())

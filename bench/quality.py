@@ -50,6 +50,9 @@ CANDIDATES: dict[str, dict] = {
     "legible-strong": {**_LEGIBLE, "transform_strength": 1.5 * 224 / 96},
     "legible-rot10": {**_LEGIBLE, "crop_rotate": 10.0},
     "legible-128": {**_LEGIBLE, "resolution": 128 / 224, "transform_strength": 224 / 128},
+    # Views that also zoom out (the canvas on a grey border), as Lucid's padding does.
+    "legible-out": {**_LEGIBLE, "crop_start": (0.75, 1.15), "crop_end": (0.75, 1.15)},
+    "legible-out-wide": {**_LEGIBLE, "crop_start": (0.8, 1.3), "crop_end": (0.8, 1.3)},
 }
 
 

@@ -17,12 +17,17 @@ import torch.nn.functional as F
 from .errors import FeatscopeError
 
 
+MAX_SIDE = 1.5  # crop side / canvas side: above 1 a view shows the canvas smaller, on grey
+FILL = 0.5  # what a view shows outside the canvas (Lucid's padding grey)
+
+
 @dataclass(frozen=True)
 class CropSchedule:
     """Crop side as a fraction of the canvas side, uniform in [low, high] at each step.
 
     ``start`` and ``end`` are the (low, high) ranges at the first and the last step; between
-    them the range moves linearly (MACO shrinks its boxes over the search). ``spread`` is the
+    them the range moves linearly (MACO shrinks its boxes over the search). Sides above 1 (at
+    most ``MAX_SIDE``) zoom out: the whole canvas on a mid-grey border, as Lucid pads. ``spread`` is the
     standard deviation of the crop centres around the canvas centre, in canvas sides (None:
     uniform over every position that keeps the crop inside). ``rotate``: degrees, ±.
     """
@@ -38,9 +43,9 @@ class CropSchedule:
         if self.count < 1:
             raise FeatscopeError(f"crops must be at least 1 (got {self.count})")
         for low, high in (self.start, self.end):
-            if not 0 < low <= high <= 1:
-                raise FeatscopeError(f"crop sizes must satisfy 0 < low <= high <= 1 (canvas "
-                                     f"fractions); got ({low}, {high})")
+            if not 0 < low <= high <= MAX_SIDE:
+                raise FeatscopeError(f"crop sizes must satisfy 0 < low <= high <= {MAX_SIDE} "
+                                     f"(canvas fractions); got ({low}, {high})")
 
     def sizes(self, progress: float, n: int, generator: torch.Generator) -> torch.Tensor:
         """(n,) side fractions for a step at ``progress`` in [0, 1] of the search."""
@@ -55,7 +60,9 @@ def crop_views(image: torch.Tensor, schedule: CropSchedule, out_size: tuple[int,
     batch, channels = image.shape[:2]
     n = batch * schedule.count
     side = schedule.sizes(progress, n, generator)
-    room = 1 - side  # in grid units ([-1, 1] spans the canvas) the centre may move ±room
+    # In grid units ([-1, 1] spans the canvas) the centre may move ±room: a crop stays inside
+    # the canvas, a zoomed-out view keeps the whole canvas in sight.
+    room = (1 - side).abs()
     if schedule.spread is None:
         centre = (torch.rand(n, 2, generator=generator) * 2 - 1) * room[:, None]
     else:
@@ -70,8 +77,8 @@ def crop_views(image: torch.Tensor, schedule: CropSchedule, out_size: tuple[int,
     grid = F.affine_grid(theta, [n, channels, height, width], align_corners=False)
     # Stack each image's views along the height, so the canvas is read without being copied.
     grid = grid.reshape(batch, schedule.count * height, width, 2)
-    views = F.grid_sample(image, grid, mode="bilinear", padding_mode="reflection",
-                          align_corners=False)
+    views = F.grid_sample(image - FILL, grid, mode="bilinear", padding_mode="zeros",
+                          align_corners=False) + FILL
     views = views.reshape(batch, channels, schedule.count, height, width).transpose(1, 2)
     views = views.reshape(n, channels, height, width)
     if schedule.noise:

@@ -81,8 +81,21 @@ def test_crop_views_are_distinct_and_sized():
 
 
 def test_bad_crop_sizes_are_rejected():
-    with pytest.raises(fs.FeatscopeError, match="0 < low <= high <= 1"):
-        CropSchedule(2, start=(0.5, 1.5))
+    with pytest.raises(fs.FeatscopeError, match="0 < low <= high <= 1.5"):
+        CropSchedule(2, start=(0.5, 1.6))
+    with pytest.raises(fs.FeatscopeError, match="0 < low <= high"):
+        CropSchedule(2, end=(0.9, 0.8))
+
+
+def test_zoomed_out_views_show_the_whole_canvas_on_grey():
+    canvas = torch.full((2, 3, 40, 40), 0.9)
+    schedule = CropSchedule(4, start=(1.25, 1.25), end=(1.25, 1.25))
+    views = crop_views(canvas, schedule, (50, 50), 0.0, torch.Generator().manual_seed(0))
+    assert views.shape == (8, 3, 50, 50)
+    # Each view holds the 40 px canvas at 40 px (50 / 1.25), somewhere, on mid-grey.
+    inside = (views - 0.9).abs() < 1e-4
+    assert torch.allclose(inside.float().sum((1, 2, 3)), torch.full((8,), 3 * 40 * 40.0), atol=3 * 80)
+    assert torch.allclose(views[..., 0, 0], torch.full((8, 3), 0.5), atol=0.05)
 
 
 def test_spectrum_from_a_folder(tmp_path):

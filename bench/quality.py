@@ -120,7 +120,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--classes", type=int, default=50, help="number of ImageNet classes")
     parser.add_argument("--steps", type=int, default=256, help="steps, equal for every preset")
-    parser.add_argument("--presets", nargs="*", default=[*ANCHORS, "featscope", "legible"])
+    parser.add_argument("--presets", nargs="*", default=[*ANCHORS, "auto", "featscope"],
+                        help="presets to compare; auto (the default) renders classes as legible")
     parser.add_argument("--candidates", nargs="*", default=None,
                         help="also try these CANDIDATES (all if none named)")
     parser.add_argument("--device", default="auto")

@@ -22,7 +22,7 @@ from .models import LoadedModel
 from .objectives import Objective
 from .outputs import file_stems, save_png, write_json
 from .hardening import render_units
-from .render import RenderResult, default_batch_size, recipe, resolve_device
+from .render import AUTO, RenderResult, default_batch_size, recipe, resolve_device
 
 
 @dataclass
@@ -109,7 +109,7 @@ def render_cached(loaded: LoadedModel, objectives: Sequence[Objective], cache: R
     if log and resumed:
         log(f"resumed {resumed} of {len(done)} units from {cache.folder}; "
             f"rendering {len(missing)}")
-    chosen = recipe(options.get("preset", "featscope"), steps=options.get("steps"))
+    chosen = recipe(options.get("preset", AUTO), steps=options.get("steps"))
     steps = chosen.steps
     batch_size = batch_size or default_batch_size(loaded, resolve_device(options.get("device")),
                                                   chosen.crops)

@@ -20,7 +20,7 @@ import torch
 from .errors import FeatscopeError
 from .models import LoadedModel
 from .objectives import Objective
-from .render import RenderResult, concat_results, recipe, render
+from .render import AUTO, RenderResult, concat_results, preset_for, recipe, render
 from .search import NonFiniteError
 
 OnChunk = Callable[[RenderResult], None]
@@ -70,7 +70,7 @@ def _robust(model: LoadedModel, objectives: list[Objective], seed: int, retries:
 
 def _retry_smaller_steps(model: LoadedModel, objectives: list[Objective], seed: int,
                          retries: int, shrink: float, kwargs: dict) -> RenderResult:
-    lr = kwargs.get("lr") or recipe(kwargs.get("preset", "featscope")).lr
+    lr = kwargs.get("lr") or recipe(preset_for(objectives[0], kwargs.get("preset", AUTO))).lr
     tried = [lr]
     for _ in range(retries):
         lr /= shrink

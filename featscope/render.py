@@ -27,7 +27,7 @@ from .errors import FeatscopeError
 from .fusion import batchnorms_folded
 from .models import LoadedModel, Normalization, identity_normalization
 from .objectives import BatchScorer, Objective
-from .probing import Probe, frozen
+from .probing import MODEL_OUTPUT, Probe, frozen
 from .search import GradientSearch
 from .sheets import grid, png_bytes
 from .transparency import GradientAccumulator
@@ -105,10 +105,26 @@ PRESETS: dict[str, Recipe] = {
 OPTIMIZERS = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam, "plain": None}
 
 
-def recipe(preset: str = "featscope", **overrides) -> Recipe:
-    """A preset's recipe with some fields replaced (``None`` values are ignored)."""
+# The default preset: chosen per objective (``preset_for``).
+AUTO = "auto"
+
+
+def preset_for(objective: Objective, preset: str = AUTO) -> str:
+    """The preset that renders ``objective``: ``preset`` itself, or for "auto" ``legible``
+    when the objective reads only the model's output (a class: an object, which should stay
+    recognizable as a thumbnail) and ``featscope`` otherwise (a unit keeps its finest detail
+    and its place). See docs/quality.md for the measurements behind the choice."""
+    if preset != AUTO:
+        return preset
+    return "legible" if set(objective.layers) == {MODEL_OUTPUT} else "featscope"
+
+
+def recipe(preset: str = AUTO, **overrides) -> Recipe:
+    """A preset's recipe with some fields replaced (``None`` values are ignored); "auto"
+    gives the recipe for units (``featscope``), ``preset_for`` the one for an objective."""
+    preset = "featscope" if preset == AUTO else preset
     if preset not in PRESETS:
-        raise FeatscopeError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
+        raise FeatscopeError(f"unknown preset {preset!r}; valid: {AUTO}, {', '.join(PRESETS)}")
     given = {k: v for k, v in overrides.items() if v is not None}
     unknown = set(given) - set(Recipe.__dataclass_fields__)
     if unknown:
@@ -334,7 +350,7 @@ def keras_deprocess(x: torch.Tensor, crop: int = 25) -> torch.Tensor:
 
 
 def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Objective], *,
-           preset: str = "featscope", steps: int | None = None, lr: float | None = None,
+           preset: str = AUTO, steps: int | None = None, lr: float | None = None,
            param: ParamKind | None = None, size: int | None = None,
            transforms: str | None = None, seed: int = 0, device: str | torch.device | None = None,
            batch_size: int | None = None, input_shape: Sequence[int] | None = None,
@@ -347,6 +363,8 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
            **settings) -> RenderResult:
     """Search for the input that maximizes each objective: one image per objective.
 
+    ``preset`` names a recipe (``PRESETS``); the default, "auto", renders classes (objectives
+    on the model's output) with ``legible`` and every other unit with ``featscope``.
     ``model`` is a ``LoadedModel`` (from ``load_model``) or any ``nn.Module`` with
     ``input_shape`` (C, H, W) or (..., ) given. Objectives are rendered in batches of
     ``batch_size`` (default: ``default_batch_size``, the fastest for the device; all of them
@@ -358,8 +376,8 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
     objective's own layer). Repeat an objective N times to get N diverse images of it.
     ``parameterize`` replaces the raw-tensor search space of non-image inputs (see
     ``featscope.inputs`` for signals, volumes, bounded vectors and token embeddings).
-    ``precision="bfloat16"``/``"float16"`` runs the model under autocast (with channels-last
-    memory on CUDA), which is much faster on GPUs; the search itself stays in float32.
+    ``precision="bfloat16"``/``"float16"`` runs the model under autocast, which is much faster
+    on GPUs; the search itself stays in float32.
     ``fold_batchnorm``: batch norms that directly follow a convolution are folded into it for
     the search (same values, less work per step; see ``featscope.fusion``).
     """
@@ -367,29 +385,45 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
     if not objective_list:
         raise FeatscopeError("nothing to render: give at least one objective")
     loaded = _as_loaded(model, input_shape, normalization)
-    chosen = recipe(preset, steps=steps, lr=lr, param=param, size=size, transforms=transforms,
-                    **settings)
-    if chosen.steps < 1:
-        raise FeatscopeError(f"steps must be at least 1 (got {chosen.steps})")
     target = resolve_device(device)
     if precision not in PRECISIONS:
         raise FeatscopeError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
     if batch_size is not None and batch_size < 1:
         raise FeatscopeError(f"batch size must be at least 1 (got {batch_size})")
-    chunk = batch_size or (len(objective_list) if chosen.diversity else
-                           default_batch_size(loaded, target, chosen.crops))
-    if chosen.diversity and chunk < len(objective_list):
-        raise FeatscopeError("diversity compares the images of one batch: do not split the "
-                             "batch (leave batch_size unset)")
-    starts = _start_images(start, loaded, chosen, len(objective_list))
     extras = _Extras(spectrum, diversity_layer, parameterize, precision, fold_batchnorm)
-    parts = [
-        _render_batch(loaded, objective_list[i:i + chunk], chosen, seed + i, target, max_norm,
-                      stop_early, progress, on_step,
-                      None if starts is None else starts[i:i + chunk], extras)
-        for i in range(0, len(objective_list), chunk)
-    ]
+    parts = []
+    for name, first, group in _preset_runs(objective_list, preset):
+        chosen = recipe(name, steps=steps, lr=lr, param=param, size=size, transforms=transforms,
+                        **settings)
+        if chosen.steps < 1:
+            raise FeatscopeError(f"steps must be at least 1 (got {chosen.steps})")
+        chunk = batch_size or (len(group) if chosen.diversity else
+                               default_batch_size(loaded, target, chosen.crops))
+        if chosen.diversity and chunk < len(group):
+            raise FeatscopeError("diversity compares the images of one batch: do not split the "
+                                 "batch (leave batch_size unset)")
+        starts = _start_images(start, loaded, chosen, len(objective_list))
+        parts += [
+            _render_batch(loaded, group[i:i + chunk], chosen, seed + first + i, target,
+                          max_norm, stop_early, progress, on_step,
+                          None if starts is None else starts[first + i:first + i + chunk],
+                          extras)
+            for i in range(0, len(group), chunk)
+        ]
     return parts[0] if len(parts) == 1 else concat_results(parts)
+
+
+def _preset_runs(objectives: list[Objective],
+                 preset: str) -> list[tuple[str, int, list[Objective]]]:
+    """Consecutive objectives that share a preset: (preset, index of the first, objectives)."""
+    runs: list[tuple[str, int, list[Objective]]] = []
+    for i, objective in enumerate(objectives):
+        name = preset_for(objective, preset)
+        if runs and runs[-1][0] == name:
+            runs[-1][2].append(objective)
+        else:
+            runs.append((name, i, [objective]))
+    return runs
 
 
 def concat_results(parts: list[RenderResult]) -> RenderResult:
@@ -431,7 +465,7 @@ def _start_images(start: torch.Tensor | None, loaded: LoadedModel, chosen: Recip
     if start.dim() != 4 or start.shape[1] != channels or start.shape[0] not in (1, batch):
         raise FeatscopeError(f"the start image must be (1 or {batch}, {channels}, H, W) in "
                              f"[0, 1]; got {tuple(start.shape)}")
-    size = (chosen.size or height, chosen.size or width)
+    size = _image_size(chosen, height, width)
     start = torch.nn.functional.interpolate(start.float(), size=size, mode="bilinear",
                                             antialias=True, align_corners=False).clamp(0, 1)
     return start.expand(batch, -1, -1, -1)

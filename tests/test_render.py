@@ -195,3 +195,21 @@ def test_model_that_needs_contiguous_maps_still_renders_on_cpu():
                        transforms="none", device="cpu")
     assert result.final[0] > result.initial[0]
     assert all(p.is_contiguous() for p in model.parameters())
+
+
+def test_auto_preset_renders_classes_legibly_and_units_in_full_detail():
+    assert fs.preset_for(fs.class_logit(3)) == "legible"
+    assert fs.preset_for(fs.channel("conv2", 0)) == "featscope"
+    assert fs.preset_for(fs.class_logit(3), "lucid") == "lucid"
+    torch.manual_seed(0)
+    model = ConvNet()
+    common = dict(input_shape=(3, 32, 32), steps=3)
+    targets = [fs.channel("conv2", 0), fs.class_logit(2), fs.channel("conv2", 1)]
+    mixed = fs.render(model, targets, seed=4, **common)
+    assert mixed.targets == [t.name for t in targets]
+    # Each target is rendered as its own preset would, seeded by its place in the list.
+    legible = fs.render(model, targets[1], preset="legible", seed=5, **common)
+    units = fs.render(model, [targets[0], targets[2]], preset="featscope", seed=4,
+                      batch_size=1, **common)
+    assert torch.equal(mixed.images[1], legible.images[0])
+    assert torch.equal(mixed.images[0], units.images[0])

@@ -17,6 +17,7 @@ from ..probing import MODEL_OUTPUT
 from ..sheets import grid, parse_units
 from ..targets import parse_target
 from .common import DeviceOption, ModelOption, WeightsOption, app, console, load
+from ..render import AUTO
 from .units import (BatchOption, ColumnsOption, ImagesOption, Job, LrOption, OutOption,
                     ParamOption, PresetOption, QuietOption, SeedOption, SizeOption, StepsOption,
                     TopKOption, dataset_examples, examples_figure, layer_infos, pictures,
@@ -52,7 +53,7 @@ def classes_command(
     columns: ColumnsOption = 8,
     model: ModelOption = DEFAULT_MODEL,
     weights: WeightsOption = None,
-    preset: PresetOption = "legible",  # class images that survive thumbnails
+    preset: PresetOption = AUTO,  # classes: legible
     steps: StepsOption = None,
     size: SizeOption = None,
     lr: LrOption = None,

@@ -16,6 +16,7 @@ from ..targets import parse_target
 from .classes import class_objectives
 from .common import DeviceOption, ModelOption, WeightsOption, app, console, load
 from .overview import CountOption, LayersOption, choose_layers
+from ..render import AUTO
 from .units import (BatchOption, ImagesOption, Job, LrOption, OutOption, ParamOption,
                     PoolOption, PresetOption, QuietOption, SeedOption, SizeOption, StepsOption,
                     TopKOption, dataset_examples, layer_features, layer_infos, pictures,
@@ -35,7 +36,7 @@ def gallery_command(
         help="also render these classes, e.g. 1,207,goldfinch")] = None,
     model: ModelOption = DEFAULT_MODEL,
     weights: WeightsOption = None,
-    preset: PresetOption = "featscope",
+    preset: PresetOption = AUTO,
     steps: StepsOption = None,
     size: SizeOption = None,
     lr: LrOption = None,

@@ -12,6 +12,7 @@ from ..outputs import prepare_dir, save_png
 from ..sheets import overview, spread_layers
 from ..targets import parse_target
 from .common import DeviceOption, ModelOption, WeightsOption, app, console, load
+from ..render import AUTO
 from .units import (BatchOption, ImagesOption, Job, LrOption, OutOption, ParamOption,
                     PoolOption, PresetOption, QuietOption, SeedOption, SizeOption, StepsOption,
                     TopKOption, dataset_examples, examples_figure, layer_features, layer_infos,
@@ -47,7 +48,7 @@ def overview_command(
     per_layer: Annotated[int, typer.Option(help="units shown per layer (the first N)")] = 8,
     model: ModelOption = DEFAULT_MODEL,
     weights: WeightsOption = None,
-    preset: PresetOption = "featscope",
+    preset: PresetOption = AUTO,
     steps: StepsOption = None,
     size: SizeOption = None,
     lr: LrOption = None,

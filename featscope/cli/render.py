@@ -16,7 +16,7 @@ from ..images import load_image
 from ..models import DEFAULT_MODEL
 from ..outputs import prepare_dir
 from ..parameterizations import IMAGE_PARAMETERIZATIONS
-from ..render import PRESETS, recipe
+from ..render import AUTO, recipe
 from ..spectrum import spectrum_from_folder
 from ..targets import SYNTAX, parse_target
 from .common import DeviceOption, ModelOption, WeightsOption, app, console
@@ -25,6 +25,7 @@ from .model_options import (BoundsOption, EmbeddingOption, FixedInputsOption, In
                             SearchInputOption, SeqLenOption, TrustPickleOption, VocabOption,
                             check_probeable, load_adapted)
 from .unit_writer import UnitWriter, finished_rows
+from .units import PresetOption
 
 
 @app.command("render")
@@ -33,7 +34,7 @@ def render_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="output folder")],
     model: ModelOption = DEFAULT_MODEL,
     weights: WeightsOption = None,
-    preset: Annotated[str, typer.Option(help=f"recipe: {', '.join(PRESETS)}")] = "featscope",
+    preset: PresetOption = AUTO,
     steps: Annotated[Optional[int], typer.Option(help="search steps (preset's if unset)")] = None,
     size: Annotated[Optional[int], typer.Option(help="image side in px (preset's if unset)")] = None,
     lr: Annotated[Optional[float], typer.Option(help="learning rate (preset's if unset)")] = None,

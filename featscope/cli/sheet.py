@@ -11,6 +11,7 @@ from ..outputs import prepare_dir, save_png
 from ..sheets import grid, parse_units
 from ..targets import parse_target
 from .common import DeviceOption, ModelOption, WeightsOption, app, console, load
+from ..render import AUTO
 from .units import (BatchOption, ColumnsOption, ImagesOption, Job, LrOption, OutOption,
                     ParamOption, PoolOption, PresetOption, QuietOption, SeedOption, SizeOption,
                     StepsOption, TopKOption, dataset_examples, examples_figure, layer_features,
@@ -27,7 +28,7 @@ def sheet_command(
     columns: ColumnsOption = 8,
     model: ModelOption = DEFAULT_MODEL,
     weights: WeightsOption = None,
-    preset: PresetOption = "featscope",
+    preset: PresetOption = AUTO,
     steps: StepsOption = None,
     size: SizeOption = None,
     lr: LrOption = None,

@@ -21,11 +21,12 @@ from ..models import LoadedModel
 from ..objectives import Objective
 from ..outputs import file_stems, save_png, write_json
 from ..probing import LayerInfo, list_layers, resolve_layer
-from ..render import PRESETS, Recipe, recipe, resolve_device
+from ..render import AUTO, PRESETS, Recipe, recipe, resolve_device
 from ..sheets import grid
 from .common import console
 
-PresetOption = Annotated[str, typer.Option(help=f"recipe: {', '.join(PRESETS)}")]
+PresetOption = Annotated[str, typer.Option(
+    help=f"recipe: {AUTO} (classes: legible, other units: featscope), {', '.join(PRESETS)}")]
 StepsOption = Annotated[Optional[int], typer.Option(help="search steps (preset's if unset)")]
 SizeOption = Annotated[Optional[int], typer.Option(help="image side in px (preset's if unset)")]
 LrOption = Annotated[Optional[float], typer.Option(help="learning rate (preset's if unset)")]
@@ -50,7 +51,7 @@ class Job:
 
     model: str
     weights: Path | None
-    preset: str = "featscope"
+    preset: str = AUTO
     steps: int | None = None
     size: int | None = None
     lr: float | None = None
@@ -78,7 +79,14 @@ class Job:
         self.recipe()
 
     def recipe(self) -> Recipe:
-        return recipe(self.preset, steps=self.steps, size=self.size, lr=self.lr, param=self.param)
+        """The recipe of the job's units ("auto": that of units other than classes)."""
+        return self.recipes()[0]
+
+    def recipes(self) -> list[Recipe]:
+        """Every recipe the job may use: "auto" renders classes with another."""
+        names = ("featscope", "legible") if self.preset == AUTO else (self.preset,)
+        return [recipe(name, steps=self.steps, size=self.size, lr=self.lr, param=self.param)
+                for name in names]
 
     @property
     def progress(self) -> bool:
@@ -91,7 +99,8 @@ class Job:
     def cache_settings(self, loaded: LoadedModel) -> dict:
         """Everything that decides a unit's image (not the device, batch size or output)."""
         return {"model": loaded.name, "weights": str(self.weights) if self.weights else None,
-                "recipe": asdict(self.recipe()), "pool": self.pool, "seed": self.seed}
+                "preset": self.preset, "recipes": [asdict(r) for r in self.recipes()],
+                "pool": self.pool, "seed": self.seed}
 
     def command(self, targets: Sequence[str]) -> str:
         """The `featscope render` command that renders ``targets`` as one batch, like here."""

@@ -28,14 +28,16 @@ import featscope as fs
 from featscope import metrics
 from featscope.models.imagenet import imagenet_class_names
 from featscope.outputs import to_pil
-from featscope.render import PRESETS, recipe, resolve_device
+from featscope.render import recipe, resolve_device
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry")
 ANCHORS = ("keras", "lucid", "maco")
-_LEGIBLE = {k: getattr(PRESETS["legible"], k) for k in (
-    "resolution", "transform_strength", "crops", "crop_start", "crop_end", "crop_rotate")}
-# Alternative recipes tried against the anchors ("low-96-views" became the "legible" preset).
+# The first `legible` (96 px), which the variations below start from.
+_LEGIBLE = {"resolution": 96 / 224, "transform_strength": 224 / 96, "crops": 2,
+            "crop_start": (0.75, 1.0), "crop_end": (0.75, 1.0), "crop_rotate": 5.0}
+# Alternative recipes tried against the anchors ("low-96-views" became the "legible" preset,
+# then "legible-112" replaced it).
 CANDIDATES: dict[str, dict] = {
     "low-96-lucid": dict(size=96, upsample_below=224, transforms="lucid"),
     "low-112": dict(size=112, upsample_below=224, transforms="scaled"),
@@ -49,6 +51,7 @@ CANDIDATES: dict[str, dict] = {
     "legible-3": {**_LEGIBLE, "crops": 3},
     "legible-strong": {**_LEGIBLE, "transform_strength": 1.5 * 224 / 96},
     "legible-rot10": {**_LEGIBLE, "crop_rotate": 10.0},
+    "legible-112": {**_LEGIBLE, "resolution": 112 / 224, "transform_strength": 224 / 112},
     "legible-128": {**_LEGIBLE, "resolution": 128 / 224, "transform_strength": 224 / 128},
     # Views that also zoom out (the canvas on a grey border), as Lucid's padding does.
     "legible-out": {**_LEGIBLE, "crop_start": (0.75, 1.15), "crop_end": (0.75, 1.15)},

@@ -82,12 +82,12 @@ PRESETS: dict[str, Recipe] = {
     # applied as one resampling), one view per step at the model's input size. The fastest
     # route to a unit's activation (bench/speed.py) and the most robust one (docs/quality.md).
     "featscope": Recipe("featscope", steps=256),
-    # Class images that stay recognizable as thumbnails: searched at 3/7 of the input side
-    # (96 px for 224) and resized up, Lucid's transforms at that scale, two random crop views
+    # Class images that stay recognizable as thumbnails: searched at half the input side
+    # (112 px for 224) and resized up, Lucid's transforms at that scale, two random crop views
     # (3/4 to all of the image, ±5°) per step — twice the model evaluations of one view, and
     # crops move a neuron's location, so it suits classes and pooled channels. See
     # docs/quality.md for how it was chosen against the Lucid, Keras and MACO recipes.
-    "legible": Recipe("legible", steps=256, resolution=96 / 224, transform_strength=224 / 96,
+    "legible": Recipe("legible", steps=256, resolution=112 / 224, transform_strength=224 / 112,
                       crops=2, crop_start=(0.75, 1.0), crop_end=(0.75, 1.0), crop_rotate=5.0),
     # Lucid/Lucent render_vis defaults: 128 px (upsampled to 224), Adam 0.05, 512 steps.
     "lucid": Recipe("lucid", steps=512, size=128, upsample_below=224, transforms="lucid"),

@@ -101,14 +101,14 @@ def test_leaky_gradients_change_only_the_backward_pass():
 
 
 def test_legible_preset_is_the_benchmarked_recipe_and_scales_with_the_input():
-    # docs/quality.md measured "low-96-views": 96 px, Lucid's pixel transforms, 2 crop views.
+    # docs/quality.md measured "legible-112": 112 px, Lucid's pixel transforms, 2 crop views.
     model = ConvNet()
     common = dict(input_shape=(3, 224, 224), steps=2, seed=3)
     default = fs.render(model, fs.channel("conv2", 0), preset="legible", **common)
-    measured = fs.render(model, fs.channel("conv2", 0), size=96, upsample_below=224,
+    measured = fs.render(model, fs.channel("conv2", 0), size=112, upsample_below=224,
                          transforms="lucid", crops=2, crop_start=(0.75, 1.0),
                          crop_end=(0.75, 1.0), crop_rotate=5.0, **common)
-    assert default.images.shape == (1, 3, 96, 96)
+    assert default.images.shape == (1, 3, 112, 112)
     assert torch.allclose(default.images, measured.images)
     # A 32 px model keeps its full resolution.
     small = fs.render(model, fs.channel("conv2", 0), input_shape=(3, 32, 32), steps=1,

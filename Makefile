@@ -15,10 +15,10 @@ $(BIN)/featscope: pyproject.toml
 setup: $(BIN)/featscope
 
 ## The main job: a browsable gallery of the embedded EfficientNet-Lite0 in ./out/gallery/
-## (open index.html; a few minutes on 2 cores): 5 layers from low to high, 6 units each,
+## (open index.html; about two minutes on 2 cores): 5 layers from low to high, 6 units each,
 ## 3 classes, with dataset examples from scikit-image's sample photos. Re-running resumes.
 demo: setup
-	$(BIN)/featscope gallery --count 5 --per-layer 6 --steps 64 --size 160 \
+	$(BIN)/featscope gallery --count 5 --per-layer 6 --steps 64 \
 		--classes "espresso,goldfinch,volcano" \
 		--images "$$($(BIN)/python -c 'import skimage.data, os; print(os.path.dirname(skimage.data.__file__))')" \
 		--out $(OUT)/gallery

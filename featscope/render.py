@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
@@ -326,7 +326,9 @@ class _ChannelsLast:
             self.applied = True
 
     def input(self, x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if self.active and x.dim() == 4 else x
+        if self.active and x.dim() == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
 
     def fall_back(self) -> None:
         self.active = False
@@ -507,7 +509,6 @@ def _render_batch(loaded: LoadedModel, objectives: list[Objective], chosen: Reci
                   progress: bool, on_step, start_image: torch.Tensor | None = None,
                   extras: _Extras = _Extras()) -> RenderResult:
     module = loaded.module
-    home = next(module.parameters(), torch.empty(0)).device
     generator = torch.Generator().manual_seed(seed)
     layers = sorted(frozenset().union(*(o.layers for o in objectives)))
     if chosen.diversity and extras.diversity_layer:
@@ -518,77 +519,71 @@ def _render_batch(loaded: LoadedModel, objectives: list[Objective], chosen: Reci
     precision = extras.precision
     layout = _ChannelsLast(module, loaded.is_image and (
         device.type == "cpu" or (device.type == "cuda" and precision != "float32")))
-    try:
-        with ExitStack() as context:
-            context.enter_context(frozen(module.to(device)))
-            pipe = _Pipeline(loaded, chosen, batch, device, generator, max_norm, start_image,
-                             extras.spectrum, extras.parameterize)
-            if extras.fold_batchnorm:
-                with torch.no_grad():
-                    example = pipe.model_input(pipe.image(), augment=False)[:1]
-                context.enter_context(batchnorms_folded(module, example, layers))
-            layout.apply()
-            probe = context.enter_context(Probe(module, layers, stop_early=stop_early))
-            leaky = context.enter_context(LeakyGradients(module, active=chosen.warmup > 0))
-            scorer = BatchScorer(objectives)
-            view_scorer = BatchScorer([o for o in objectives for _ in range(pipe.views)])
-            pure: list[torch.Tensor] = []  # the objective alone, without penalties
+    pipe = _Pipeline(loaded, chosen, batch, device, generator, max_norm, start_image,
+                     extras.spectrum, extras.parameterize)
 
-            def activations(x: torch.Tensor) -> dict[str, torch.Tensor]:
-                x = layout.input(x)
-                if precision == "float32":
-                    return probe.run(x)
-                with torch.autocast(device.type, dtype=getattr(torch, precision)):
-                    acts = probe.run(x)
-                return {name: act.float() for name, act in acts.items()}
+    def example() -> torch.Tensor:
+        with torch.no_grad():
+            return pipe.model_input(pipe.image(), augment=False)[:1]
 
-            def score(augment: bool) -> torch.Tensor:
-                image = pipe.image()
-                if augment and chosen.transparency and image.requires_grad:
-                    image.retain_grad()
-                    watched.append(image)
-                x = pipe.model_input(image, augment)
-                acts = activations(x)
-                if not augment:
-                    return scorer(acts)
-                values = view_scorer(acts).reshape(batch, pipe.views).mean(1)
-                pure.append(values.detach())
-                return values - _penalties(pipe, chosen, objectives, image, acts, start_image,
-                                           extras.diversity_layer)
+    with _model_for_search(module, device, layers, layout, stop_early, chosen.warmup,
+                           example if extras.fold_batchnorm else None) as (probe, leaky):
+        scorer = BatchScorer(objectives)
+        view_scorer = BatchScorer([o for o in objectives for _ in range(pipe.views)])
+        pure: list[torch.Tensor] = []  # the objective alone, without penalties
 
-            try:
-                acts = activations(pipe.model_input(pipe.image(), augment=False))
-            except RuntimeError:
-                if not layout.active:
-                    raise
-                layout.fall_back()  # e.g. a .view() that needs contiguous feature maps
-                acts = activations(pipe.model_input(pipe.image(), augment=False))
-            _check_dependency(objectives, acts)
-            initial = scorer(acts).detach()
-            del acts  # its autograd graph holds every saved activation of that forward pass
-            engine = GradientSearch(
-                pipe.param.params, maximize=True, lr=chosen.lr, grad_norm=chosen.grad_norm,
-                optimizer=OPTIMIZERS[chosen.optimizer])
-            moved = torch.zeros(batch, dtype=torch.bool, device=device)
-            for step in tqdm(range(chosen.steps), disable=not progress, desc="render",
-                             unit="step", leave=False):
-                if step == chosen.warmup:
-                    leaky.close()
-                watched: list[torch.Tensor] = []
-                pipe.progress = step / max(1, chosen.steps - 1)
-                engine.step(lambda: score(True))
-                if watched:
-                    gradients.add(watched[0].grad)
-                grad = pipe.param.params[0].grad
-                moved |= grad.reshape(grad.shape[0], -1).abs().amax(dim=1) > 0
-                if on_step is not None:
-                    on_step(step, engine.last_values)
-            with torch.no_grad():
-                final = score(augment=False)
-                images = pipe.display(pipe.image())
-    finally:
-        module.to(home)
-        layout.restore()
+        def activations(x: torch.Tensor) -> dict[str, torch.Tensor]:
+            x = layout.input(x)
+            if precision == "float32":
+                return probe.run(x)
+            with torch.autocast(device.type, dtype=getattr(torch, precision)):
+                acts = probe.run(x)
+            return {name: act.float() for name, act in acts.items()}
+
+        def score(augment: bool) -> torch.Tensor:
+            image = pipe.image()
+            if augment and chosen.transparency and image.requires_grad:
+                image.retain_grad()
+                watched.append(image)
+            x = pipe.model_input(image, augment)
+            acts = activations(x)
+            if not augment:
+                return scorer(acts)
+            values = view_scorer(acts).reshape(batch, pipe.views).mean(1)
+            pure.append(values.detach())
+            return values - _penalties(pipe, chosen, objectives, image, acts, start_image,
+                                       extras.diversity_layer)
+
+        try:
+            acts = activations(pipe.model_input(pipe.image(), augment=False))
+        except RuntimeError:
+            if not layout.active:
+                raise
+            layout.fall_back()  # e.g. a .view() that needs contiguous feature maps
+            acts = activations(pipe.model_input(pipe.image(), augment=False))
+        _check_dependency(objectives, acts)
+        initial = scorer(acts).detach()
+        del acts  # its autograd graph holds every saved activation of that forward pass
+        engine = GradientSearch(
+            pipe.param.params, maximize=True, lr=chosen.lr, grad_norm=chosen.grad_norm,
+            optimizer=OPTIMIZERS[chosen.optimizer])
+        moved = torch.zeros(batch, dtype=torch.bool, device=device)
+        for step in tqdm(range(chosen.steps), disable=not progress, desc="render",
+                         unit="step", leave=False):
+            if step == chosen.warmup:
+                leaky.close()
+            watched: list[torch.Tensor] = []
+            pipe.progress = step / max(1, chosen.steps - 1)
+            engine.step(lambda: score(True))
+            if watched:
+                gradients.add(watched[0].grad)
+            grad = pipe.param.params[0].grad
+            moved |= grad.reshape(grad.shape[0], -1).abs().amax(dim=1) > 0
+            if on_step is not None:
+                on_step(step, engine.last_values)
+        with torch.no_grad():
+            final = score(augment=False)
+            images = pipe.display(pipe.image())
     history = torch.stack(pure)
     return RenderResult(
         targets=[o.name for o in objectives],
@@ -604,6 +599,29 @@ def _render_batch(loaded: LoadedModel, objectives: list[Objective], chosen: Reci
         transparency=gradients.result(),
         never_activated=_never_activated(initial, history, final).cpu().tolist(),
     )
+
+
+@contextmanager
+def _model_for_search(module: nn.Module, device: torch.device, layers: list[str],
+                      layout: _ChannelsLast, stop_early: bool, warmup: int,
+                      example: Callable[[], torch.Tensor] | None
+                      ) -> Iterator[tuple[Probe, LeakyGradients]]:
+    """The model, frozen on ``device``, batch norms folded (when ``example`` gives an input),
+    in ``layout``, probed at ``layers``, with leaky gradients while ``warmup`` lasts; all of
+    it undone afterwards, the model back where it was."""
+    home = next(module.parameters(), torch.empty(0)).device
+    try:
+        with ExitStack() as context:
+            context.enter_context(frozen(module.to(device)))
+            if example is not None:
+                context.enter_context(batchnorms_folded(module, example(), layers))
+            layout.apply()
+            probe = context.enter_context(Probe(module, layers, stop_early=stop_early))
+            leaky = context.enter_context(LeakyGradients(module, active=warmup > 0))
+            yield probe, leaky
+    finally:
+        module.to(home)
+        layout.restore()
 
 
 def _never_activated(initial: torch.Tensor, history: torch.Tensor,

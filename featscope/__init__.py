@@ -15,7 +15,6 @@ __all__ = [
     "Neuron", "ClassLogit", "ClassProbability", "Direction", "Custom", "channel", "neuron",
     "class_logit", "class_probability", "direction", "custom", "MODEL_OUTPUT", "Probe", "frozen",
     "list_layers", "AUTO", "PRESETS", "Recipe", "RenderResult", "render", "preset_for",
-    "default_batch_size",
-    "GradientSearch",
-    "NonFiniteError", "SearchResult", "ascend", "descend", "search", "grid",
+    "default_batch_size", "GradientSearch", "NonFiniteError", "SearchResult", "ascend",
+    "descend", "search", "grid",
 ]

@@ -27,9 +27,10 @@ class CropSchedule:
 
     ``start`` and ``end`` are the (low, high) ranges at the first and the last step; between
     them the range moves linearly (MACO shrinks its boxes over the search). Sides above 1 (at
-    most ``MAX_SIDE``) zoom out: the whole canvas on a mid-grey border, as Lucid pads. ``spread`` is the
-    standard deviation of the crop centres around the canvas centre, in canvas sides (None:
-    uniform over every position that keeps the crop inside). ``rotate``: degrees, ±.
+    most ``MAX_SIDE``) zoom out: the whole canvas on a mid-grey border, as Lucid pads.
+    ``spread`` is the standard deviation of the crop centres around the canvas centre, in
+    canvas sides (None: uniform over every position that keeps the view's canvas part
+    inside). ``rotate``: degrees, ±.
     """
 
     count: int

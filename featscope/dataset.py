@@ -131,8 +131,8 @@ def peak_box(fmap: torch.Tensor, size: tuple[int, int]) -> list[tuple[int, int, 
 
 
 def top_examples(loaded: LoadedModel, objectives: Sequence[Objective], folder: str | Path, *,
-                 k: int = 5, batch_size: int = DATASET_BATCH, device: str | torch.device | None = None,
-                 progress: bool = True) -> Examples:
+                 k: int = 5, batch_size: int = DATASET_BATCH,
+                 device: str | torch.device | None = None, progress: bool = True) -> Examples:
     """The ``k`` images under ``folder`` that score highest on each objective, best first."""
     if not loaded.is_image:
         raise FeatscopeError("dataset examples need a model with image input (C, H, W)")

@@ -53,7 +53,8 @@ def _pairs_and_values(model: nn.Module, example: torch.Tensor,
                       layers: Sequence[str]) -> tuple[list[Pair], dict[str, torch.Tensor]]:
     """(convolution, norm) pairs where the norm reads the convolution's output, and the probed
     layers' values on ``example``, from one forward pass without gradients."""
-    produced: dict[int, tuple[str, torch.Tensor]] = {}  # id(output) -> (conv path, output)
+    # id(output) -> (conv path, output): the output is kept alive, so its id stays unique.
+    produced: dict[int, tuple[str, torch.Tensor]] = {}
     pairs: list[Pair] = []
     handles = []
     modules = dict(model.named_modules())
@@ -61,14 +62,13 @@ def _pairs_and_values(model: nn.Module, example: torch.Tensor,
     def conv_hook(name: str):
         def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
             if isinstance(output, torch.Tensor):
-                produced[id(output)] = (name, output)  # the tensor is kept alive: ids stay unique
+                produced[id(output)] = (name, output)
         return hook
 
     def norm_hook(name: str):
         def hook(module: nn.Module, inputs: tuple) -> None:
-            source = produced.get(id(inputs[0])) if inputs else None
-            if source is not None and source[1] is inputs[0]:
-                pairs.append((source[0], name))
+            if inputs and id(inputs[0]) in produced:
+                pairs.append((produced[id(inputs[0])][0], name))
         return hook
 
     for name, module in modules.items():

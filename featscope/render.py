@@ -78,9 +78,9 @@ class Recipe:
 
 
 PRESETS: dict[str, Recipe] = {
-    # Our default: Lucid's Fourier parameterization and transforms (scaled to the image side,
-    # applied as one resampling), one view per step at the model's input size. The fastest
-    # route to a unit's activation (bench/speed.py) and the most robust one (docs/quality.md).
+    # The default for units other than classes: Lucid's Fourier parameterization and
+    # transforms (scaled to the image side, applied as one resampling), one view per step at
+    # the model's input size. The fastest route to a unit's activation (bench/speed.py).
     "featscope": Recipe("featscope", steps=256),
     # Class images that stay recognizable as thumbnails: searched at half the input side
     # (112 px for 224) and resized up, Lucid's transforms at that scale, two random crop views
@@ -105,8 +105,9 @@ PRESETS: dict[str, Recipe] = {
 OPTIMIZERS = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam, "plain": None}
 
 
-# The default preset: chosen per objective (``preset_for``).
+# The default preset: chosen per objective (``preset_for``), one of these two.
 AUTO = "auto"
+UNIT_PRESET, CLASS_PRESET = "featscope", "legible"
 
 
 def preset_for(objective: Objective, preset: str = AUTO) -> str:
@@ -116,13 +117,13 @@ def preset_for(objective: Objective, preset: str = AUTO) -> str:
     and its place). See docs/quality.md for the measurements behind the choice."""
     if preset != AUTO:
         return preset
-    return "legible" if set(objective.layers) == {MODEL_OUTPUT} else "featscope"
+    return CLASS_PRESET if set(objective.layers) == {MODEL_OUTPUT} else UNIT_PRESET
 
 
 def recipe(preset: str = AUTO, **overrides) -> Recipe:
     """A preset's recipe with some fields replaced (``None`` values are ignored); "auto"
     gives the recipe for units (``featscope``), ``preset_for`` the one for an objective."""
-    preset = "featscope" if preset == AUTO else preset
+    preset = UNIT_PRESET if preset == AUTO else preset
     if preset not in PRESETS:
         raise FeatscopeError(f"unknown preset {preset!r}; valid: {AUTO}, {', '.join(PRESETS)}")
     given = {k: v for k, v in overrides.items() if v is not None}

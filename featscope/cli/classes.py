@@ -14,10 +14,10 @@ from ..models import DEFAULT_MODEL, LoadedModel
 from ..objectives import ClassLogit
 from ..outputs import prepare_dir, save_png
 from ..probing import MODEL_OUTPUT
+from ..render import AUTO
 from ..sheets import grid, parse_units
 from ..targets import parse_target
 from .common import DeviceOption, ModelOption, WeightsOption, app, console, load
-from ..render import AUTO
 from .units import (BatchOption, ColumnsOption, ImagesOption, Job, LrOption, OutOption,
                     ParamOption, PresetOption, QuietOption, SeedOption, SizeOption, StepsOption,
                     TopKOption, dataset_examples, examples_figure, layer_infos, pictures,

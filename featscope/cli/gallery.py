@@ -11,12 +11,12 @@ from ..gallery import LayerEntry, UnitEntry, write_gallery
 from ..models import DEFAULT_MODEL
 from ..outputs import prepare_dir, save_png
 from ..probing import MODEL_OUTPUT
+from ..render import AUTO
 from ..sheets import overview
 from ..targets import parse_target
 from .classes import class_objectives
 from .common import DeviceOption, ModelOption, WeightsOption, app, console, load
 from .overview import CountOption, LayersOption, choose_layers
-from ..render import AUTO
 from .units import (BatchOption, ImagesOption, Job, LrOption, OutOption, ParamOption,
                     PoolOption, PresetOption, QuietOption, SeedOption, SizeOption, StepsOption,
                     TopKOption, dataset_examples, layer_features, layer_infos, pictures,

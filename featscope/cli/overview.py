@@ -9,10 +9,10 @@ import typer
 from ..errors import FeatscopeError
 from ..models import DEFAULT_MODEL, LoadedModel
 from ..outputs import prepare_dir, save_png
+from ..render import AUTO
 from ..sheets import overview, spread_layers
 from ..targets import parse_target
 from .common import DeviceOption, ModelOption, WeightsOption, app, console, load
-from ..render import AUTO
 from .units import (BatchOption, ImagesOption, Job, LrOption, OutOption, ParamOption,
                     PoolOption, PresetOption, QuietOption, SeedOption, SizeOption, StepsOption,
                     TopKOption, dataset_examples, examples_figure, layer_features, layer_infos,

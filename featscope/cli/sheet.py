@@ -8,10 +8,10 @@ import typer
 
 from ..models import DEFAULT_MODEL
 from ..outputs import prepare_dir, save_png
+from ..render import AUTO
 from ..sheets import grid, parse_units
 from ..targets import parse_target
 from .common import DeviceOption, ModelOption, WeightsOption, app, console, load
-from ..render import AUTO
 from .units import (BatchOption, ColumnsOption, ImagesOption, Job, LrOption, OutOption,
                     ParamOption, PoolOption, PresetOption, QuietOption, SeedOption, SizeOption,
                     StepsOption, TopKOption, dataset_examples, examples_figure, layer_features,

@@ -21,12 +21,13 @@ from ..models import LoadedModel
 from ..objectives import Objective
 from ..outputs import file_stems, save_png, write_json
 from ..probing import LayerInfo, list_layers, resolve_layer
-from ..render import AUTO, PRESETS, Recipe, recipe, resolve_device
+from ..render import AUTO, CLASS_PRESET, PRESETS, UNIT_PRESET, Recipe, recipe, resolve_device
 from ..sheets import grid
 from .common import console
 
 PresetOption = Annotated[str, typer.Option(
-    help=f"recipe: {AUTO} (classes: legible, other units: featscope), {', '.join(PRESETS)}")]
+    help=f"recipe: {AUTO} (classes: {CLASS_PRESET}, other units: {UNIT_PRESET}), "
+         f"{', '.join(PRESETS)}")]
 StepsOption = Annotated[Optional[int], typer.Option(help="search steps (preset's if unset)")]
 SizeOption = Annotated[Optional[int], typer.Option(help="image side in px (preset's if unset)")]
 LrOption = Annotated[Optional[float], typer.Option(help="learning rate (preset's if unset)")]
@@ -84,7 +85,7 @@ class Job:
 
     def recipes(self) -> list[Recipe]:
         """Every recipe the job may use: "auto" renders classes with another."""
-        names = ("featscope", "legible") if self.preset == AUTO else (self.preset,)
+        names = (UNIT_PRESET, CLASS_PRESET) if self.preset == AUTO else (self.preset,)
         return [recipe(name, steps=self.steps, size=self.size, lr=self.lr, param=self.param)
                 for name in names]
 

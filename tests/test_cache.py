@@ -10,7 +10,7 @@ from PIL import Image
 import featscope as fs
 import featscope.cache as cache_module
 from featscope.cache import RenderCache, batches, cached_examples, render_cached
-from featscope.dataset import Example, Examples
+from featscope.analysis.examples import Example, Examples
 from featscope.models import identity_normalization
 
 from .models import ConvNet

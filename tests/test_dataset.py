@@ -6,7 +6,7 @@ from PIL import Image
 from torch import nn
 
 import featscope as fs
-from featscope.dataset import crop, find_images, top_examples
+from featscope.analysis.examples import crop, find_images, top_examples
 from featscope.models import identity_normalization
 
 

@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 import featscope as fs
-from featscope.fusion import batchnorms_folded
-from featscope.probing import Probe, frozen
+from featscope.engine.fusion import batchnorms_folded
+from featscope.engine.probing import Probe, frozen
 
 
 def _norm(channels: int, **kwargs) -> nn.BatchNorm2d:

@@ -14,7 +14,7 @@ from featscope.cli.common import app
 from featscope.cli.model_options import parse_shape
 from featscope.inputs import read_bounds
 from featscope.models.adapters import select_output
-from featscope.targets import parse_target
+from featscope.objectives.targets import parse_target
 
 from . import zoo
 from .models import ConvNet

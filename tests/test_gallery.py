@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageFont
 from skimage import data
 
-from featscope.sheets import label_height
+from featscope.drawing.grid import label_height
 
 from .test_cli import assert_clear_error, featscope
 

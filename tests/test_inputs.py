@@ -12,6 +12,7 @@ from PIL import Image
 
 import featscope as fs
 from featscope import FeatscopeError, inputs
+from featscope.drawing.plots import montage
 from featscope.models.adapters import adapt
 
 from . import zoo
@@ -114,7 +115,7 @@ def test_volume_npy_and_montage(tmp_path):
 
 def test_montage_places_each_slice():
     volume = torch.arange(4.0).reshape(1, 4, 1, 1).expand(1, 4, 2, 2)
-    grid = inputs.montage(volume)
+    grid = montage(volume)
     assert grid.shape == (1, 4, 4)
     assert grid[0, 0, 0] == 0 and grid[0, 0, 2] == pytest.approx(1 / 3)
     assert grid[0, 2, 2] == 1

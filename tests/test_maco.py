@@ -6,10 +6,10 @@ import torch
 from PIL import Image
 
 import featscope as fs
-from featscope import parameterizations as params
-from featscope.crops import CropSchedule, crop_views
-from featscope.spectrum import natural_spectrum, rfft_magnitude, spectrum_from_folder
-from featscope.transparency import with_alpha
+from featscope import params
+from featscope.transforms.crops import CropSchedule, crop_views
+from featscope.params.spectrum import natural_spectrum, rfft_magnitude, spectrum_from_folder
+from featscope.inputs.image import with_alpha
 
 from .models import ConvNet
 

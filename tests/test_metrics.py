@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import featscope as fs
-from featscope import metrics
+from featscope.analysis import metrics
 from featscope.models import LoadedModel, identity_normalization
 
 

@@ -4,7 +4,7 @@ import torch
 import featscope as fs
 from featscope import FeatscopeError
 from featscope.objectives import batch_scores
-from featscope.probing import MODEL_OUTPUT
+from featscope.engine.probing import MODEL_OUTPUT
 
 
 def acts_4d():

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from featscope import FeatscopeError, Probe, frozen, list_layers
-from featscope.probing import MODEL_OUTPUT
+from featscope.engine.probing import MODEL_OUTPUT
 
 from .models import ConvNet, MLP
 

@@ -5,8 +5,9 @@ import torch
 from torch import nn
 
 import featscope as fs
-from featscope.accentuation import accentuate
-from featscope.warmup import LeakyGradients
+from featscope.objectives import DEFAULT_DIVERSITY
+from featscope.rendering import accentuate
+from featscope.engine.warmup import LeakyGradients
 
 from .models import ConvNet
 
@@ -25,7 +26,7 @@ def test_diversity_makes_the_images_of_one_unit_less_similar():
     objectives = [fs.channel("conv2", 1)] * 4
     common = dict(input_shape=(3, 16, 16), steps=60, lr=0.1, transforms="none", seed=0)
     plain = fs.render(model, objectives, **common)
-    diverse = fs.render(model, objectives, diversity=fs.diversity.DEFAULT_WEIGHT, **common)
+    diverse = fs.render(model, objectives, diversity=DEFAULT_DIVERSITY, **common)
     assert mean_pairwise_cosine(diverse.images) < mean_pairwise_cosine(plain.images) - 0.05
     assert (diverse.final > diverse.initial).all()  # each still excites the unit
 

@@ -207,9 +207,10 @@ def test_auto_preset_renders_classes_legibly_and_units_in_full_detail():
     targets = [fs.channel("conv2", 0), fs.class_logit(2), fs.channel("conv2", 1)]
     mixed = fs.render(model, targets, seed=4, **common)
     assert mixed.targets == [t.name for t in targets]
-    # Each target is rendered as its own preset would, seeded by its place in the list.
-    legible = fs.render(model, targets[1], preset="legible", seed=5, **common)
+    # Each target is rendered as its own preset would, with its own seed (the same alone).
+    legible = fs.render(model, targets[1], preset="legible", seed=4, **common)
     units = fs.render(model, [targets[0], targets[2]], preset="featscope", seed=4,
                       batch_size=1, **common)
     assert torch.equal(mixed.images[1], legible.images[0])
-    assert torch.equal(mixed.images[0], units.images[0])
+    # The two units share a batch in the mixed run: equal up to float rounding (1e-6 here).
+    assert torch.allclose(mixed.images[0], units.images[0], atol=1e-5)

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from featscope.search import GradientSearch, NonFiniteError, ascend, descend
+from featscope.engine import GradientSearch, NonFiniteError, ascend, descend
 
 
 def test_descent_reaches_minimum_of_quadratic():

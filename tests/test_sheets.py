@@ -6,8 +6,9 @@ from PIL import Image
 
 import featscope as fs
 from featscope import FeatscopeError
-from featscope.probing import LayerInfo
-from featscope.sheets import grid, label_height, overview, parse_units, png_bytes, spread_layers
+from featscope.engine.probing import LayerInfo
+from featscope.drawing.grid import grid, label_height, overview, png_bytes
+from featscope.views.selection import parse_units, spread_layers
 
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255)]
 
@@ -87,6 +88,10 @@ def test_render_result_displays_inline_in_jupyter():
     result = fs.render(model, [fs.channel("0", k) for k in range(3)], input_shape=(3, 16, 16),
                        steps=2)
     data = result._repr_png_()
-    assert data == png_bytes(grid(result.images, [f"0:{k} {v:.3g}" for k, v in
-                                                  enumerate(result.final.tolist())]))
+    # Small inputs are shown enlarged (16 px x 6 = 96 px), nearest-neighbour: pixels stay sharp.
+    enlarged = torch.nn.functional.interpolate(result.images, scale_factor=6, mode="nearest")
+    assert data == png_bytes(grid(enlarged, [f"0:{k} {v:.3g}" for k, v in
+                                             enumerate(result.final.tolist())]))
     assert data.startswith(b"\x89PNG")
+    page = result._repr_html_()
+    assert page.count("<img") == 3 and "0:2" in page and "<svg" in page

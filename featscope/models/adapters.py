@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import FeatscopeError
-from ..probing import resolve_layer
+from ..engine.probing import resolve_layer
 from . import LoadedModel
 
 

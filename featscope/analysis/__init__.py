@@ -1,0 +1,11 @@
+"""Analysis of models and visualizations: the natural images that excite a unit most
+(dataset examples), quality metrics, and what a classifier says about an image."""
+
+from .classify import probabilities
+from .examples import Example, Examples, cached_examples, crop, peak_box, top_examples
+from .metrics import (THUMBNAILS, Transfer, activation_ratio, natural_maxima, objective_values,
+                      robustness, thumbnail, transferability)
+
+__all__ = ["probabilities", "Example", "Examples", "cached_examples", "crop", "peak_box",
+           "top_examples", "THUMBNAILS", "Transfer", "activation_ratio", "natural_maxima",
+           "objective_values", "robustness", "thumbnail", "transferability"]

@@ -1,0 +1,138 @@
+"""Quality metrics of visualizations: is the unit really driven by it, and is it legible?
+
+- ``activation_ratio``: the objective on the visualization divided by its maximum over a
+  folder of natural images (> 1: stronger than any of them);
+- ``robustness``: the objective under random small transforms of the image (shifts, scales,
+  rotations) relative to the untransformed image (1: fully robust);
+- ``transferability``: whether another model classifies a class visualization as its class,
+  top-1 / top-5, at full size and as thumbnails area-downscaled to 64 and 48 px and resized
+  back to that model's input (legible objects survive, high-frequency texture does not).
+
+Images are (B, C, H, W) in [0, 1]; every function returns per-image values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..engine.device import module_device
+from ..engine.probing import Probe, frozen
+from ..errors import FeatscopeError
+from ..files.images import fit
+from ..models import LoadedModel
+from ..objectives.base import Objective
+from ..objectives.scoring import batch_scores
+from ..rendering.plan import INFERENCE_BATCH
+from ..transforms.affine import resize_to, small_transforms
+
+THUMBNAILS = (64, 48)
+
+
+@torch.no_grad()
+def objective_values(model: LoadedModel, objectives: Sequence[Objective], images: torch.Tensor,
+                     chunk: int = INFERENCE_BATCH) -> torch.Tensor:
+    """(B,) objective i on image i, with the image resized to the model's input size."""
+    if len(objectives) != images.shape[0]:
+        raise FeatscopeError(f"{len(objectives)} objectives for {images.shape[0]} images")
+    device = module_device(model.module)
+    size = tuple(model.input_shape[1:])
+    layers = sorted(frozenset().union(*(o.layers for o in objectives)))
+    values = []
+    with frozen(model.module), Probe(model.module, layers) as probe:
+        for i in range(0, len(objectives), chunk):
+            x = model.normalization(resize_to(images[i:i + chunk].to(device), size))
+            values.append(batch_scores(objectives[i:i + chunk], probe.run(x)).cpu())
+    return torch.cat(values)
+
+
+def natural_maxima(model: LoadedModel, objectives: Sequence[Objective],
+                   naturals: Sequence[torch.Tensor]) -> torch.Tensor:
+    """(B,) each objective's maximum over natural images (C, H, W) fitted to the input size."""
+    if not naturals:
+        raise FeatscopeError("no natural images to compare with")
+    size = tuple(model.input_shape[1:])
+    stack = torch.stack([fit(n, size) for n in naturals])  # (N, C, H, W)
+    best = []
+    for objective in objectives:
+        best.append(objective_values(model, [objective] * len(stack), stack).max())
+    return torch.stack(best)
+
+
+def activation_ratio(model: LoadedModel, objectives: Sequence[Objective], images: torch.Tensor,
+                     naturals: Sequence[torch.Tensor]) -> torch.Tensor:
+    """(B,) objective on each visualization / its maximum over the natural images.
+
+    Meaningful when the natural maximum is positive (e.g. a channel after a ReLU, a class
+    logit that some image supports); otherwise the value is NaN rather than a misleading sign.
+    """
+    reached = objective_values(model, objectives, images)
+    best = natural_maxima(model, objectives, naturals)
+    return torch.where(best > 0, reached / best.clamp_min(1e-12), torch.full_like(best, float("nan")))
+
+
+def robustness(model: LoadedModel, objectives: Sequence[Objective], images: torch.Tensor,
+               draws: int = 8, seed: int = 0) -> torch.Tensor:
+    """(B,) mean objective over ``draws`` random small transforms / the untransformed value."""
+    size = tuple(model.input_shape[1:])
+    images = resize_to(images, size)
+    generator = torch.Generator().manual_seed(seed)
+    transform = small_transforms(min(size))
+    base = objective_values(model, objectives, images)
+    moved = torch.stack([
+        objective_values(model, objectives, transform(images, generator))
+        for _ in range(draws)
+    ]).mean(0)
+    return moved / base.abs().clamp_min(1e-12) * base.sign()
+
+
+def thumbnail(images: torch.Tensor, side: int, size: tuple[int, int]) -> torch.Tensor:
+    """Area-downscale (B, C, H, W) to ``side`` px, then bilinear back up to ``size``."""
+    small = F.interpolate(images, size=(side, side), mode="area")
+    return F.interpolate(small, size=size, mode="bilinear", align_corners=False)
+
+
+@dataclass
+class Transfer:
+    """Per image: the target class's rank among the judge's logits (0 = top-1) per view."""
+
+    ranks: dict[str, torch.Tensor]  # view ("full", "64px", "48px") -> (B,) ranks
+
+    def top(self, k: int) -> dict[str, torch.Tensor]:
+        return {view: (r < k) for view, r in self.ranks.items()}
+
+    def summary(self) -> dict[str, float]:
+        """Fractions: {"top1_full": ..., "top5_full": ..., "top1_64px": ..., ...}."""
+        return {f"top{k}_{view}": float(hit.float().mean())
+                for k in (1, 5) for view, hit in self.top(k).items()}
+
+
+@torch.no_grad()
+def transferability(judge: LoadedModel, classes: Sequence[int], images: torch.Tensor,
+                    thumbnails: Sequence[int] = THUMBNAILS, chunk: int = INFERENCE_BATCH) -> Transfer:
+    """How the ``judge`` model ranks each image's target class, at full size and as thumbnails."""
+    if len(classes) != images.shape[0]:
+        raise FeatscopeError(f"{len(classes)} classes for {images.shape[0]} images")
+    if images.shape[1] != judge.input_shape[0]:
+        raise FeatscopeError(f"the judge {judge.name} takes {judge.input_shape[0]}-channel "
+                             f"images; these have {images.shape[1]}")
+    device = module_device(judge.module)
+    size = tuple(judge.input_shape[1:])
+    target = torch.tensor(list(classes))
+    views = {"full": lambda x: resize_to(x, size)}
+    views.update({f"{s}px": (lambda x, s=s: thumbnail(x, s, size)) for s in thumbnails})
+    ranks = {}
+    with frozen(judge.module):
+        for name, view in views.items():
+            logits = torch.cat([
+                judge.module(judge.normalization(view(images[i:i + chunk].to(device)))).cpu()
+                for i in range(0, images.shape[0], chunk)])
+            if target.max() >= logits.shape[1]:
+                raise FeatscopeError(f"class {int(target.max())} is out of range for the judge "
+                                     f"{judge.name} ({logits.shape[1]} classes)")
+            own = logits.gather(1, target[:, None])
+            ranks[name] = (logits > own).sum(1)
+    return Transfer(ranks)

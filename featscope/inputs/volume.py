@@ -1,0 +1,31 @@
+"""Volumes (C, D, H, W), such as CT or MRI scans: searched as a raw tensor, written as .npy
+and a montage of the slices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..drawing.plots import montage
+from ..files.writing import save_npy, save_png
+from ..params.base import Parameterization
+from ..params.tensors import tensor
+from ..randomness import UnitRandom
+
+
+@dataclass
+class Volume:
+    max_norm: float | None = None
+    name: str = "volume"
+
+    def parameterize(self, shape: tuple[int, ...], random: UnitRandom | torch.Generator,
+                     device: torch.device, sd: float = 0.01) -> Parameterization:
+        return tensor(shape, random=random, device=device, sd=sd, max_norm=self.max_norm)
+
+    def save(self, x: torch.Tensor, folder: Path, stem: str, **extras) -> dict[str, str]:
+        """x: (C, D, H, W)."""
+        npy = save_npy(x, folder / f"{stem}.npy")
+        png = save_png(montage(x), folder / f"{stem}.png")
+        return {"npy": str(npy), "montage": str(png)}

@@ -1,0 +1,20 @@
+"""Rendering: recipes and presets, the batching plan, the pipeline from variables to model
+input, the search of one batch, recovery from failures, and ``render`` over a request."""
+
+from .api import accentuate, as_loaded, render
+from .batch import SearchSettings, never_activated, render_batch
+from .pipeline import Parameterize, Pipeline, keras_deprocess
+from .plan import (ACCELERATOR_BATCH, CPU_BATCH_ELEMENTS, Batch, Unit, check_batch_size,
+                   default_batch_size, make_units, plan_batches)
+from .recipes import (AUTO, CLASS_PRESET, OPTIMIZERS, PRESETS, UNIT_PRESET, Recipe, check_preset,
+                      image_size, model_size, preset_for, recipe, recipes_of, register_preset)
+from .recovery import render_robustly
+from .results import RenderError, RenderResult, UnitResult
+
+__all__ = ["accentuate", "as_loaded", "render", "SearchSettings", "never_activated",
+           "render_batch", "Parameterize", "Pipeline", "keras_deprocess", "ACCELERATOR_BATCH",
+           "CPU_BATCH_ELEMENTS", "Batch", "Unit", "check_batch_size", "default_batch_size",
+           "make_units", "plan_batches", "AUTO", "CLASS_PRESET", "OPTIMIZERS", "PRESETS",
+           "UNIT_PRESET", "Recipe", "check_preset", "image_size", "model_size", "preset_for",
+           "recipe", "recipes_of", "register_preset", "render_robustly", "RenderError",
+           "RenderResult", "UnitResult"]

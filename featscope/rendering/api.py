@@ -1,0 +1,202 @@
+"""Maximally activating inputs: ``render`` and ``accentuate``.
+
+``render`` searches for the input with the shape of the model's input (an image, a 1-D
+signal, a volume, a plain vector) that maximizes each objective, one unit per objective:
+
+1. the request becomes units, each with its own seed (``plan.make_units``);
+2. the batching plan groups them (``plan.plan_batches``);
+3. each batch gets its recipe's penalties as terms and is searched (``batch.render_batch``)
+   with recovery from running out of memory and from NaN (``recovery``);
+4. each finished batch is handed to ``on_batch`` (the results store saves it there), and the
+   units come back in the request's order.
+
+The model is frozen (eval mode, no weight gradients) and hooked only where the objectives
+read it; the forward pass stops at the deepest probed layer; afterwards it is as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..engine.device import resolve_device
+from ..engine.model import Precision, check_precision
+from ..errors import FeatscopeError
+from ..files.images import load_image, mode_for
+from ..models import LoadedModel, Normalization, identity_normalization
+from ..objectives.base import Objective
+from ..objectives.penalties import DEFAULT_CLOSENESS, Closeness, Diversity
+from ..progress import progress_bar
+from ..transforms.affine import resize_to
+from .batch import SearchSettings, render_batch
+from .pipeline import Parameterize
+from .plan import Batch, check_batch_size, make_units, plan_batches
+from .recipes import AUTO, Recipe, check_preset, image_size, recipes_of
+from .recovery import render_robustly
+from .results import RenderError, RenderResult, UnitResult
+
+OnBatch = Callable[[list[UnitResult]], None]
+
+
+def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Objective], *,
+           preset: str = AUTO, steps: int | None = None, lr: float | None = None,
+           param: str | None = None, size: int | None = None,
+           transforms: str | None = None, seed: int = 0, device: str | torch.device | None = None,
+           batch_size: int | None = None, input_shape: Sequence[int] | None = None,
+           normalization: Normalization | None = None, max_norm: float | None = None,
+           stop_early: bool = True, progress: bool = False,
+           on_step: Callable[[int, torch.Tensor], None] | None = None,
+           on_batch: OnBatch | None = None, labels: Sequence[str] | None = None,
+           start: torch.Tensor | None = None, spectrum: torch.Tensor | None = None,
+           diversity_layer: str | None = None, parameterize: Parameterize | None = None,
+           precision: Precision = "float32", fold_batchnorm: bool = True,
+           retries: int = 3, shrink: float = 4.0, **settings) -> RenderResult:
+    """Search for the input that maximizes each objective: one image (unit) per objective.
+
+    ``preset`` names a recipe (``PRESETS``); the default, "auto", renders classes (objectives
+    on the model's output) with ``legible`` and every other unit with ``featscope``;
+    ``steps``, ``lr``, ``param``, ``size``, ``transforms`` and ``settings`` override recipe
+    fields (crops, noise, diversity, closeness, warmup, ...).
+    ``model`` is a ``LoadedModel`` (from ``load_model``) or any ``nn.Module`` with an
+    ``input_shape`` (C, H, W) or (...,) given or as its attribute.
+    Units are rendered in batches of ``batch_size`` (default: the fastest for the device,
+    ``plan.default_batch_size``). Each unit draws its randomness from a seed derived from
+    ``seed``, its objective's name and its copy index, so its image does not depend on the
+    batch it shares; repeat an objective N times to get N units of it (with ``diversity``,
+    N different images). On the CPU a seed gives the same result every time.
+    ``start`` (C, H, W), (1, ...) or (B, ...) in [0, 1]: accentuation, the search starts
+    from this image (kept close to it by ``closeness``). ``spectrum``: MACO's log-magnitude
+    (3, S, S). ``diversity_layer``: where diversity compares images (default: each
+    objective's own layer). ``parameterize`` replaces the raw-tensor search space of
+    non-image inputs (see ``featscope.inputs``). ``precision="bfloat16"``/``"float16"``
+    runs the model under autocast, which is much faster on GPUs; the search stays in
+    float32. ``fold_batchnorm``: batch norms that directly follow a convolution are folded
+    into it for the search (same values, less work per step).
+    ``on_batch(units)`` is called with each finished batch; ``labels`` name the units (they
+    must be distinct). A unit whose search meets NaN/Inf is retried ``retries`` times with
+    the learning rate divided by ``shrink``; if some units still fail, the others are
+    finished and ``RenderError`` is raised with the whole result.
+    """
+    objective_list = [objectives] if isinstance(objectives, Objective) else list(objectives)
+    if not objective_list:
+        raise FeatscopeError("nothing to render: give at least one objective")
+    loaded = as_loaded(model, input_shape, normalization)
+    target = resolve_device(device)
+    check_precision(precision)
+    check_preset(preset)
+    check_batch_size(batch_size)
+    overrides = {"steps": steps, "lr": lr, "param": param, "size": size,
+                 "transforms": transforms, **settings}
+    recipes_of(preset, **overrides)  # every bad setting is reported before any work
+    bound = [o.bind(loaded.class_names) for o in objective_list]
+    starts = _start_images(start, loaded, len(bound))
+    units = make_units(bound, seed, labels, 0 if starts is None else len(starts))
+    batches = plan_batches(units, preset=preset, overrides=overrides, loaded=loaded,
+                           device=target, batch_size=batch_size)
+    search = SearchSettings(target, precision, fold_batchnorm, stop_early, max_norm,
+                            parameterize, spectrum)
+    done: dict[str, UnitResult] = {}
+    total = sum(b.recipe.steps * len(b.units) for b in batches)
+    with progress_bar(total, f"rendering {len(units)} units", progress) as bar:
+        def step_done(step: int, values: torch.Tensor) -> None:
+            bar.update(len(values))
+            if on_step is not None:
+                on_step(step, values)
+
+        for batch in batches:
+            searched, batch_starts = _with_penalties(batch, loaded, starts, diversity_layer)
+            position = {u.label: i for i, u in enumerate(batch.units)}
+
+            def run(part: Batch, recipe: Recipe) -> list[UnitResult]:
+                rows = [position[u.label] for u in part.units]
+                return render_batch(loaded, part, [searched[i] for i in rows], search,
+                                    None if batch_starts is None else batch_starts[rows],
+                                    step_done, recipe)
+
+            finished = render_robustly(run, batch, retries=retries, shrink=shrink)
+            if on_batch is not None:
+                on_batch(finished)
+            done.update((r.label, r) for r in finished)
+    result = RenderResult([done[u.label] for u in units], str(target), tuple(loaded.input_shape))
+    if result.failed:
+        raise RenderError(result)
+    return result
+
+
+def _with_penalties(batch: Batch, loaded: LoadedModel, starts: torch.Tensor | None,
+                    diversity_layer: str | None
+                    ) -> tuple[list[Objective], torch.Tensor | None]:
+    """Each unit's search objective, its target minus its recipe's penalties (one closeness
+    term per start image and one diversity term per target, shared by the units that use
+    it), and the units' start images at the recipe's image size (B, C, h, w)."""
+    recipe = batch.recipe
+    sized = None
+    if starts is not None:
+        size = image_size(recipe, *loaded.input_shape[1:])
+        sized = resize_to(starts, size).clamp(0, 1)
+    closeness: dict[int, Closeness] = {}
+    diversity: dict[str, Diversity] = {}
+    objectives = []
+    for unit in batch.units:
+        objective = unit.objective
+        if recipe.closeness and unit.start is not None:
+            term = closeness.setdefault(unit.start, Closeness(sized[unit.start]))
+            objective = objective - recipe.closeness * term
+        if recipe.diversity:
+            layer = diversity_layer or sorted(unit.objective.layers)[0]
+            term = diversity.setdefault(unit.name, Diversity(layer))
+            objective = objective - recipe.diversity * term
+        objectives.append(objective)
+    rows = None if sized is None else torch.stack([sized[u.start] for u in batch.units])
+    return objectives, rows
+
+
+def as_loaded(model: nn.Module | LoadedModel, input_shape: Sequence[int] | None = None,
+              normalization: Normalization | None = None) -> LoadedModel:
+    """``model`` as a ``LoadedModel``: a plain module takes ``input_shape`` (no batch dim)
+    from the argument or from its own ``input_shape`` attribute."""
+    if isinstance(model, LoadedModel):
+        if input_shape is None and normalization is None:
+            return model
+        return LoadedModel(model.module, model.name, tuple(input_shape or model.input_shape),
+                           normalization or model.normalization, model.class_names)
+    shape = input_shape if input_shape is not None else getattr(model, "input_shape", None)
+    if shape is None:
+        raise FeatscopeError("render needs input_shape=(C, H, W) (no batch dim) for a plain "
+                             "nn.Module, as an argument or as the module's input_shape attribute")
+    shape = tuple(int(s) for s in shape)
+    channels = shape[0] if len(shape) == 3 else 1
+    return LoadedModel(model, type(model).__name__, shape,
+                       normalization or identity_normalization(channels),
+                       getattr(model, "class_names", None))
+
+
+def _start_images(start: torch.Tensor | None, loaded: LoadedModel,
+                  batch: int) -> torch.Tensor | None:
+    """The accentuation start (C, H, W), (1, ...) or (B, ...) in [0, 1] -> (1 or B, C, H, W)."""
+    if start is None:
+        return None
+    if not loaded.is_image:
+        raise FeatscopeError("a start image needs an image model (input (C, H, W), C 1 or 3)")
+    channels = loaded.input_shape[0]
+    start = start[None] if start.dim() == 3 else start
+    if start.dim() != 4 or start.shape[1] != channels or start.shape[0] not in (1, batch):
+        raise FeatscopeError(f"the start image must be (1 or {batch}, {channels}, H, W) in "
+                             f"[0, 1]; got {tuple(start.shape)}")
+    return start.float()
+
+
+def accentuate(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Objective],
+               image: torch.Tensor | str | Path, *, closeness: float = DEFAULT_CLOSENESS,
+               param: str = "pixel", **kwargs) -> RenderResult:
+    """Feature accentuation: render each objective starting from ``image`` ((C, H, W) or
+    (1, C, H, W) in [0, 1], or an image file), kept close to it, so the result stays that
+    image while showing what in it (or added to it) drives the target. Other keyword
+    arguments go to ``render``."""
+    if not isinstance(image, torch.Tensor):
+        channels = model.input_shape[0] if isinstance(model, LoadedModel) else 3
+        image = load_image(image, mode_for(channels))
+    return render(model, objectives, start=image, closeness=closeness, param=param, **kwargs)

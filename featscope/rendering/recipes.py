@@ -1,0 +1,194 @@
+"""Recipes and presets: everything that defines how a visualization is searched for.
+
+A ``Recipe`` holds the settings of one search (parameterization, steps, optimizer,
+transforms, crop views, penalties, resolution). Presets are named recipes in a registry
+(``PRESETS``; add one with ``register_preset``). The default, ``auto``, picks a preset per
+objective in one place, ``preset_for``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Literal
+
+import torch
+
+from ..engine.probing import MODEL_OUTPUT
+from ..errors import FeatscopeError
+from ..objectives.base import IMAGE, Objective
+from ..params import PARAMETERIZATIONS  # the package registers the image parameterizations
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam, "plain": None}
+TRANSFORMS = ("lucid", "scaled", "none")
+GRAD_NORMS = ("none", "l2", "rms")
+MIN_SIDE = 32  # a reduced resolution never goes below this (small-input models keep theirs)
+MIN_SIZE = 8  # the smallest image side a recipe may ask for
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that defines how a visualization is searched for (a preset, or overrides)."""
+
+    name: str
+    param: str = "fourier"  # a name in params.PARAMETERIZATIONS, or "tensor" (raw inputs)
+    steps: int = 256
+    lr: float = 0.05
+    optimizer: Literal["adam", "nadam", "plain"] = "adam"
+    grad_norm: Literal["none", "l2", "rms"] = "none"
+    size: int | None = None  # image side in px; None: the model's input size
+    upsample_below: int | None = None  # resize the image to this size when smaller (Lucid)
+    # "lucid": Lucid's pixel amounts; "scaled": the same in proportion to the image side.
+    transforms: Literal["lucid", "scaled", "none"] = "scaled"
+    decorrelate: bool = True
+    init_sd: float = 0.01
+    channel_border: int = 0  # px excluded at each side of a channel's map (Keras)
+    display: Literal["image", "keras"] = "image"
+    # MACO-style views: ``crops`` random crops of the image (the canvas) per image and step,
+    # side fractions uniform in crop_start's range at the first step, crop_end's at the last.
+    crops: int = 0
+    crop_start: tuple[float, float] = (0.5, 1.0)
+    crop_end: tuple[float, float] = (0.5, 1.0)
+    crop_spread: float | None = None  # sd of crop centres (canvas sides); None: uniform
+    crop_rotate: float = 0.0  # degrees, ± per crop
+    noise: float = 0.0  # sd of Gaussian noise added to each view
+    transparency: bool = False  # accumulate |d objective / d image| (MACO's alpha map)
+    diversity: float = 0.0  # weight of the similarity penalty between same-target images
+    closeness: float = 0.0  # weight of the mean squared distance to a start image
+    warmup: int = 0  # first steps with leaky ReLU gradients (revives dead units)
+    # Render at this fraction of the model's input side (not below 32 px), resized up to it:
+    # no detail finer than the model needs to see the object, so it survives thumbnails.
+    resolution: float | None = None
+    transform_strength: float = 1.0  # multiplies the "scaled" transforms' pixel amounts
+
+    def __post_init__(self) -> None:
+        for problem in _problems(self):
+            raise FeatscopeError(problem)
+
+    @property
+    def views(self) -> int:
+        """Model evaluations per image and step."""
+        return max(1, self.crops)
+
+
+def _problems(r: Recipe) -> list[str]:
+    """What is wrong with a recipe's values, each as one line saying what is valid."""
+    checks = [
+        (r.steps >= 1, f"steps must be at least 1 (got {r.steps})"),
+        (math.isfinite(r.lr) and r.lr > 0, f"lr (the learning rate) must be a positive number "
+                                           f"(got {r.lr:g})"),
+        (r.size is None or r.size >= MIN_SIZE, f"size must be at least {MIN_SIZE} px (got {r.size})"),
+        (r.upsample_below is None or r.upsample_below >= MIN_SIZE,
+         f"upsample_below must be at least {MIN_SIZE} px (got {r.upsample_below})"),
+        (r.param in PARAMETERIZATIONS or r.param == "tensor",
+         f"unknown parameterization {r.param!r}; valid: {', '.join(PARAMETERIZATIONS)}"),
+        (r.optimizer in OPTIMIZERS, f"unknown optimizer {r.optimizer!r}; valid: "
+                                    f"{', '.join(OPTIMIZERS)}"),
+        (r.grad_norm in GRAD_NORMS, f"unknown grad_norm {r.grad_norm!r}; valid: "
+                                    f"{', '.join(GRAD_NORMS)}"),
+        (r.transforms in TRANSFORMS, f"unknown transforms {r.transforms!r}; valid: "
+                                     f"{', '.join(TRANSFORMS)}"),
+        (r.init_sd > 0, f"init_sd must be positive (got {r.init_sd:g})"),
+        (r.channel_border >= 0, f"channel_border must be 0 or more px (got {r.channel_border})"),
+        (r.crops >= 0, f"crops must be 0 (no crop views) or more (got {r.crops})"),
+        (r.noise >= 0, f"noise must be 0 or more (got {r.noise:g})"),
+        (r.diversity >= 0, f"diversity must be 0 or more (got {r.diversity:g})"),
+        (r.closeness >= 0, f"closeness must be 0 or more (got {r.closeness:g})"),
+        (r.warmup >= 0, f"warmup must be 0 or more steps (got {r.warmup})"),
+        (r.resolution is None or 0 < r.resolution <= 1,
+         f"resolution must be in (0, 1] (a fraction of the model's input side); got "
+         f"{r.resolution}"),
+        (r.transform_strength > 0, f"transform_strength must be positive (got "
+                                   f"{r.transform_strength:g})"),
+    ]
+    return [message for ok, message in checks if not ok]
+
+
+PRESETS: dict[str, Recipe] = {}
+
+
+def register_preset(recipe: Recipe) -> Recipe:
+    """Make ``recipe`` available as ``--preset NAME`` (its ``name``)."""
+    PRESETS[recipe.name] = recipe
+    return recipe
+
+
+# The default for units other than classes: Lucid's Fourier parameterization and transforms
+# (scaled to the image side, applied as one resampling), one view per step at the model's
+# input size. The fastest route to a unit's activation (bench/speed.py).
+register_preset(Recipe("featscope", steps=256))
+# Class images that stay recognizable as thumbnails: searched at half the input side (112 px
+# for 224) and resized up, Lucid's transforms at that scale, two random crop views (3/4 to
+# all of the image, ±5°) per step — twice the model evaluations of one view, and crops move
+# a neuron's location, so it suits classes and pooled channels. See docs/quality.md for how
+# it was chosen against the Lucid, Keras and MACO recipes.
+register_preset(Recipe("legible", steps=256, resolution=112 / 224, transform_strength=224 / 112,
+                       crops=2, crop_start=(0.75, 1.0), crop_end=(0.75, 1.0), crop_rotate=5.0))
+# Lucid/Lucent render_vis defaults: 128 px (upsampled to 224), Adam 0.05, 512 steps.
+register_preset(Recipe("lucid", steps=512, size=128, upsample_below=224, transforms="lucid"))
+# The Keras example: model-space pixels, L2-normalized gradient steps of 10, 30 steps.
+register_preset(Recipe("keras", param="keras", steps=30, lr=10.0, optimizer="plain",
+                       grad_norm="l2", size=180, transforms="none", decorrelate=False,
+                       channel_border=2, display="keras"))
+# MACO (Fel et al. 2023): natural magnitude, phase only, 32 crops of a 512 px canvas
+# shrinking from the whole canvas to a tenth of it, noise 0.08, NAdam lr 1.0.
+register_preset(Recipe("maco", param="maco", steps=256, lr=1.0, optimizer="nadam", size=512,
+                       transforms="none", crops=32, crop_start=(1.0, 1.0), crop_end=(0.1, 0.2),
+                       crop_spread=0.15, noise=0.08, transparency=True))
+
+# The default preset: chosen per objective (``preset_for``), one of these two.
+AUTO = "auto"
+UNIT_PRESET, CLASS_PRESET = "featscope", "legible"
+
+
+def preset_for(objective: Objective, preset: str = AUTO) -> str:
+    """The preset that renders ``objective``: ``preset`` itself, or for "auto" ``legible``
+    when the objective reads only the model's output (a class: an object, which should stay
+    recognizable as a thumbnail) and ``featscope`` otherwise (a unit keeps its finest detail
+    and its place). See docs/quality.md for the measurements behind the choice."""
+    if preset != AUTO:
+        return preset
+    return CLASS_PRESET if set(objective.layers) - {IMAGE} == {MODEL_OUTPUT} else UNIT_PRESET
+
+
+def check_preset(preset: str) -> None:
+    if preset != AUTO and preset not in PRESETS:
+        raise FeatscopeError(f"unknown preset {preset!r}; valid: {AUTO}, {', '.join(PRESETS)}")
+
+
+def recipe(preset: str = AUTO, **overrides) -> Recipe:
+    """A preset's recipe with some fields replaced (``None`` values are ignored); "auto"
+    gives the recipe for units (``featscope``), ``preset_for`` the one for an objective."""
+    check_preset(preset)
+    preset = UNIT_PRESET if preset == AUTO else preset
+    given = {k: v for k, v in overrides.items() if v is not None}
+    unknown = set(given) - {f.name for f in fields(Recipe)}
+    if unknown:
+        raise FeatscopeError(f"unknown recipe setting(s): {', '.join(sorted(unknown))}")
+    return replace(PRESETS[preset], **given)
+
+
+def recipes_of(preset: str, **overrides) -> dict[str, Recipe]:
+    """Every recipe a run with ``preset`` may use, by preset name ("auto" uses two)."""
+    names = (UNIT_PRESET, CLASS_PRESET) if preset == AUTO else (preset,)
+    return {name: recipe(name, **overrides) for name in names}
+
+
+def image_size(r: Recipe, height: int, width: int) -> tuple[int, int]:
+    """The searched image's (H, W): the recipe's size, a fraction of the input's, or the input's."""
+    if r.size:
+        return r.size, r.size
+    if r.resolution:
+        return tuple(min(s, max(MIN_SIDE, round(r.resolution * s))) for s in (height, width))
+    return height, width
+
+
+def model_size(r: Recipe, input_size: tuple[int, int],
+               image: tuple[int, int]) -> tuple[int, int]:
+    """What reaches the model: its input size, Lucid's upsampling size, or the image's own."""
+    if r.size is None or r.crops:
+        return tuple(input_size)
+    below = r.upsample_below
+    if below and r.size < below:
+        return below, below
+    return tuple(image)

@@ -1,0 +1,95 @@
+"""Many random views of one canvas per step (MACO's crops), batched over images and views.
+
+Each image of the batch (B, C, H, W) yields ``count`` square crops at random places and
+sizes, each resampled straight to the model's input size with one ``grid_sample`` (crop and
+resize in one op, different boxes for every view), plus Gaussian noise. The objective is then
+averaged over the views: a pattern must work at several scales and places to score.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import FeatscopeError
+from ..randomness import UnitRandom, per_element
+
+
+MAX_SIDE = 1.5  # crop side / canvas side: above 1 a view shows the canvas smaller, on grey
+FILL = 0.5  # what a view shows outside the canvas (Lucid's padding grey)
+
+
+@dataclass(frozen=True)
+class CropSchedule:
+    """Crop side as a fraction of the canvas side, uniform in [low, high] at each step.
+
+    ``start`` and ``end`` are the (low, high) ranges at the first and the last step; between
+    them the range moves linearly (MACO shrinks its boxes over the search). Sides above 1 (at
+    most ``MAX_SIDE``) zoom out: the whole canvas on a mid-grey border, as Lucid pads.
+    ``spread`` is the standard deviation of the crop centres around the canvas centre, in
+    canvas sides (None: uniform over every position that keeps the view's canvas part
+    inside). ``rotate``: degrees, ±.
+    """
+
+    count: int
+    start: tuple[float, float] = (0.5, 1.0)
+    end: tuple[float, float] = (0.5, 1.0)
+    spread: float | None = None
+    rotate: float = 0.0
+    noise: float = 0.0
+
+    def __post_init__(self):
+        if self.count < 1:
+            raise FeatscopeError(f"crops must be at least 1 (got {self.count})")
+        for low, high in (self.start, self.end):
+            if not 0 < low <= high <= MAX_SIDE:
+                raise FeatscopeError(f"crop sizes must satisfy 0 < low <= high <= {MAX_SIDE} "
+                                     f"(canvas fractions); got ({low}, {high})")
+
+    def sizes(self, progress: float, draws: torch.Tensor) -> torch.Tensor:
+        """Side fractions for a step at ``progress`` in [0, 1] of the search, from uniform
+        ``draws`` of any shape."""
+        low = self.start[0] + (self.end[0] - self.start[0]) * progress
+        high = self.start[1] + (self.end[1] - self.start[1]) * progress
+        return low + (high - low) * draws
+
+
+def crop_views(image: torch.Tensor, schedule: CropSchedule, out_size: tuple[int, int],
+               progress: float, random: UnitRandom | torch.Generator) -> torch.Tensor:
+    """(B, C, H, W) canvas -> (B * count, C, *out_size) views, view j of image b at b*count+j.
+
+    Each image's views are drawn from its own unit's randomness (``UnitRandom``), or all from
+    one generator.
+    """
+    batch, channels = image.shape[:2]
+    count = schedule.count
+    n = batch * count
+    side = schedule.sizes(progress, per_element(random, batch, count).reshape(n))
+    # In grid units ([-1, 1] spans the canvas) the centre may move ±room: a crop stays inside
+    # the canvas, a zoomed-out view keeps the whole canvas in sight.
+    room = (1 - side).abs()
+    if schedule.spread is None:
+        centre = (per_element(random, batch, count, 2).reshape(n, 2) * 2 - 1) * room[:, None]
+    else:
+        centre = per_element(random, batch, count, 2, normal=True).reshape(n, 2)
+        centre = (centre * 2 * schedule.spread).clamp(-1, 1) * room[:, None]
+    angle = (per_element(random, batch, count).reshape(n) * 2 - 1) * math.radians(schedule.rotate)
+    cos, sin = torch.cos(angle) * side, torch.sin(angle) * side
+    theta = torch.stack([torch.stack([cos, -sin, centre[:, 0]], 1),
+                         torch.stack([sin, cos, centre[:, 1]], 1)], 1)
+    theta = theta.to(image.device, image.dtype)
+    height, width = out_size
+    grid = F.affine_grid(theta, [n, channels, height, width], align_corners=False)
+    # Stack each image's views along the height, so the canvas is read without being copied.
+    grid = grid.reshape(batch, schedule.count * height, width, 2)
+    views = F.grid_sample(image - FILL, grid, mode="bilinear", padding_mode="zeros",
+                          align_corners=False) + FILL
+    views = views.reshape(batch, channels, schedule.count, height, width).transpose(1, 2)
+    views = views.reshape(n, channels, height, width)
+    if schedule.noise:
+        noise = per_element(random, batch, count, channels, height, width, normal=True)
+        views = views + schedule.noise * noise.reshape(views.shape).to(views.device, views.dtype)
+    return views

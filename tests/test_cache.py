@@ -1,5 +1,5 @@
-"""Resumable rendering: an interrupted run keeps its finished batches; a rerun renders only
-what is missing; other settings never reuse a result."""
+"""Resumable rendering through the results store: an interrupted run keeps its finished
+batches; a rerun renders only what is missing; other settings never reuse a result."""
 
 import json
 
@@ -8,14 +8,16 @@ import torch
 from PIL import Image
 
 import featscope as fs
-import featscope.cache as cache_module
-from featscope.cache import RenderCache, batches, cached_examples, render_cached
-from featscope.analysis.examples import Example, Examples
+import featscope.rendering.api as render_api
+from featscope.analysis.examples import Example, Examples, cached_examples
+from featscope.inputs import Image as ImageKind
 from featscope.models import identity_normalization
+from featscope.rendering import make_units, plan_batches
+from featscope.store import ResultStore
 
 from .models import ConvNet
 
-OPTIONS = {"steps": 3, "seed": 0, "device": "cpu"}
+OPTIONS = {"steps": 3, "seed": 0, "device": "cpu", "batch_size": 2}
 
 
 @pytest.fixture
@@ -26,15 +28,15 @@ def model():
 
 @pytest.fixture
 def calls(monkeypatch):
-    """Records the targets of every batch that is rendered."""
+    """Records the labels of every batch that is searched."""
     batches = []
-    real = cache_module.render_units
+    real = render_api.render_batch
 
-    def recording(model, objectives, **options):
-        batches.append([o.name for o in objectives])
-        return real(model, objectives, **options)
+    def recording(loaded, batch, *args, **kwargs):
+        batches.append(batch.labels)
+        return real(loaded, batch, *args, **kwargs)
 
-    monkeypatch.setattr(cache_module, "render_units", recording)
+    monkeypatch.setattr(render_api, "render_batch", recording)
     return batches
 
 
@@ -42,61 +44,65 @@ def objectives():
     return [fs.channel("conv2", k) for k in range(6)]
 
 
+def render_missing(model, store: ResultStore, options=OPTIONS) -> list:
+    """What a command does: reuse stored units, render the rest, store each batch at once."""
+    wanted = objectives()
+    todo = [o for o in wanted if store.get(o.name) is None]
+    if todo:
+        fs.render(model, todo, on_batch=lambda units: [store.put(u) for u in units], **options)
+    return [store.get(o.name) for o in wanted]
+
+
 def test_interrupted_run_resumes_with_only_the_missing_units(model, tmp_path, calls,
                                                              monkeypatch):
-    settings = {"model": "convnet", "steps": 3, "seed": 0}
-    recording = cache_module.render_units
+    store = ResultStore(tmp_path, {"model": "convnet", "steps": 3, "seed": 0}, ImageKind())
+    recording = render_api.render_batch
 
-    def interrupted(model, objectives, **options):
+    def interrupted(loaded, batch, *args, **kwargs):
         if len(calls) == 1:  # Ctrl-C during the second batch
             raise KeyboardInterrupt
-        return recording(model, objectives, **options)
+        return recording(loaded, batch, *args, **kwargs)
 
-    monkeypatch.setattr(cache_module, "render_units", interrupted)
+    monkeypatch.setattr(render_api, "render_batch", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        render_cached(model, objectives(), RenderCache(tmp_path, settings), batch_size=2,
-                      progress=False, render_options=OPTIONS)
+        render_missing(model, store)
     assert calls == [["conv2:0", "conv2:1"]]
-    assert len(list((tmp_path / "cache").rglob("*.json"))) == 2
+    assert len(list((tmp_path / "cache").rglob("*.result.json"))) == 2
 
-    monkeypatch.setattr(cache_module, "render_units", recording)
-    messages = []
-    done = render_cached(model, objectives(), RenderCache(tmp_path, settings), batch_size=2,
-                         progress=False, render_options=OPTIONS, log=messages.append)
+    monkeypatch.setattr(render_api, "render_batch", recording)
+    done = render_missing(model, store)
     assert calls[1:] == [["conv2:2", "conv2:3"], ["conv2:4", "conv2:5"]]
-    assert done.resumed == 2 and [u.target for u in done.units] == [f"conv2:{k}" for k in range(6)]
-    assert messages and messages[0].startswith("resumed 2 of 6 units")
-    assert all(len(u.history) == 3 and u.objective > u.objective_initial for u in done.units)
+    assert [u.label for u in done] == [f"conv2:{k}" for k in range(6)]
+    assert all(len(u.history) == 3 and u.objective > u.objective_initial for u in done)
 
-    again = render_cached(model, objectives(), RenderCache(tmp_path, settings), batch_size=2,
-                          progress=False, render_options=OPTIONS)
-    assert len(calls) == 3 and again.resumed == 6  # nothing rendered the third time
-    assert [u.image for u in again.units] == [u.image for u in done.units]
+    again = render_missing(model, store)
+    assert len(calls) == 3  # nothing rendered the third time
+    assert [u.files for u in again] == [u.files for u in done]
 
 
 def test_other_settings_render_again_and_partial_files_are_redone(model, tmp_path, calls):
-    first = RenderCache(tmp_path, {"seed": 0})
-    render_cached(model, objectives()[:2], first, progress=False, render_options=OPTIONS)
-    other = RenderCache(tmp_path, {"seed": 1})
+    first = ResultStore(tmp_path, {"seed": 0}, ImageKind())
+    render_missing(model, first, {**OPTIONS, "batch_size": 6})
+    other = ResultStore(tmp_path, {"seed": 1}, ImageKind())
     assert other.folder != first.folder
-    render_cached(model, objectives()[:2], other, progress=False,
-                  render_options={**OPTIONS, "seed": 1})
-    assert calls == [["conv2:0", "conv2:1"]] * 2
+    render_missing(model, other, {**OPTIONS, "seed": 1, "batch_size": 6})
+    assert calls == [[f"conv2:{k}" for k in range(6)]] * 2
 
-    # A JSON cut short (as a crash before the atomic rename never leaves) counts as missing.
-    broken = next(first.folder.glob("*.json"))
+    # A record cut short (as a crash before the atomic rename never leaves) counts as missing.
+    broken = next(first.folder.glob("*.result.json"))
     broken.write_text(broken.read_text()[:20])
-    target = json.loads(next(p for p in first.folder.glob("*.json") if p != broken).read_text())
-    done = render_cached(model, objectives()[:2], first, progress=False, render_options=OPTIONS)
-    assert done.resumed == 1 and len(calls[2]) == 1 and calls[2][0] != target["target"]
+    render_missing(model, first, {**OPTIONS, "batch_size": 6})
+    assert len(calls) == 3 and len(calls[2]) == 1
 
 
-def test_batches_hold_one_layer_each_and_at_most_the_batch_size():
+def test_batches_hold_one_layer_each_and_at_most_the_batch_size(model):
     units = [fs.channel("conv1", k) for k in range(3)] + [fs.channel("conv2", k) for k in range(5)]
     units.append(fs.class_logit(1))
-    names = [[o.name for o in batch] for batch in batches(units, 4)]
-    assert names == [["conv1:0", "conv1:1", "conv1:2"], ["conv2:0", "conv2:1", "conv2:2", "conv2:3"],
-                     ["conv2:4"], ["logit:1"]]
+    batches = plan_batches(make_units(units, seed=0), preset="featscope", overrides={},
+                           loaded=model, device=torch.device("cpu"), batch_size=4)
+    assert [b.labels for b in batches] == [["conv1:0", "conv1:1", "conv1:2"],
+                                          ["conv2:0", "conv2:1", "conv2:2", "conv2:3"],
+                                          ["conv2:4"], ["logit:1"]]
 
 
 def test_dataset_examples_are_reused_until_the_folder_or_settings_change(tmp_path):

@@ -35,7 +35,7 @@ def test_render_writes_pngs_and_summary(tmp_path):
     assert [r["target"] for r in summary["results"]] == ["_blocks.8:5", "logit:espresso",
                                                          "_blocks.3:1@5,5"]
     for row in summary["results"]:
-        assert Path(row["image"]).is_file()
+        assert (tmp_path / row["image"]).is_file()
         assert row["objective"] > row["objective_initial"]
         assert row["seconds"] > 0
 

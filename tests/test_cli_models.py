@@ -11,10 +11,11 @@ from safetensors.torch import save_file
 from typer.testing import CliRunner
 
 from featscope import FeatscopeError
-from featscope.cli.common import app
+from featscope.cli import app
 
 from . import zoo
 from .models import ConvNet
+from .summaries import summary_rows
 
 
 def ok(*args: str):
@@ -26,10 +27,6 @@ def ok(*args: str):
 def text(result) -> str:
     """The output with the console's line wrapping undone."""
     return " ".join(result.output.split())
-
-
-def summary_rows(folder):
-    return json.loads((folder / "summary.json").read_text())["results"]
 
 
 def test_layers_of_an_onnx_file_with_shapes(tmp_path):

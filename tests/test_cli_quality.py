@@ -26,7 +26,7 @@ def test_maco_render_then_evaluate(tmp_path, photos):
     assert run.returncode == 0, run.stderr
     summary = json.loads((tmp_path / "summary.json").read_text())
     for row in summary["results"]:
-        alpha = Image.open(row["transparency"])
+        alpha = Image.open(tmp_path / row["transparency"])
         assert alpha.mode == "RGBA" and alpha.size == (64, 64)
         assert row["never_activated"] is False
     run = featscope("evaluate", str(tmp_path), "--natural", str(photos), "--judge",
@@ -50,7 +50,8 @@ def test_accentuation_and_copies(tmp_path, photos):
     # Each copy is its own unit, with its own files.
     assert [r["target"] for r in summary["results"]] == ["logit:goldfinch#0", "logit:goldfinch#1"]
     assert summary["settings"]["closeness"] > 0 and summary["settings"]["diversity"] > 0
-    first, second = (np.asarray(Image.open(r["image"]), dtype=float) for r in summary["results"])
+    first, second = (np.asarray(Image.open(tmp_path / r["image"]), dtype=float)
+                     for r in summary["results"])
     assert first.shape == (64, 64, 3) and np.abs(first - second).mean() > 0
 
 

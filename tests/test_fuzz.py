@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from featscope import FeatscopeError, Objective
-from featscope.cli.common import app
-from featscope.cli.model_options import parse_shape
+from featscope.cli import app
+from featscope.cli.loading import parse_shape
 from featscope.inputs import read_bounds
 from featscope.models.adapters import select_output
 from featscope.objectives.targets import parse_target

@@ -5,9 +5,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import featscope.gallery as gallery
-from featscope.cache import UnitResult
-from featscope.gallery import LayerEntry, UnitEntry, curve_svg, write_gallery
+import featscope.views.gallery as gallery
+from featscope.views.gallery import LayerEntry, UnitEntry, curve_svg, write_gallery
 
 from .test_gallery import local_links
 
@@ -15,9 +14,8 @@ from .test_gallery import local_links
 def unit(folder: Path, name: str, value: float) -> UnitEntry:
     image = folder / f"{name}.png"
     Image.new("RGB", (16, 16), (int(value) % 256, 0, 0)).save(image)
-    result = UnitResult(target=name, image=str(image), objective_initial=0.0, objective=value,
-                        history=[0.0, value / 2, value], zero_gradient=False, seconds=0.1)
-    return UnitEntry(name.split(":")[-1], result, f"featscope render {name}")
+    return UnitEntry(name.split(":")[-1], name, image, objective=value, objective_initial=0.0,
+                     history=[0.0, value / 2, value], command=f"featscope render {name}")
 
 
 def test_layers_are_paginated_with_lazy_thumbnails_and_keyboard_links(tmp_path, monkeypatch):

@@ -10,11 +10,13 @@ import torch
 from typer.testing import CliRunner
 
 import featscope as fs
-from featscope import FeatscopeError, inputs, outputs
-from featscope.cli.common import app
-from featscope.hardening import render_units
+from featscope import FeatscopeError, inputs
+from featscope.files import writing as outputs
+from featscope.cli import app
+from featscope.rendering import render as render_units
 
 from . import zoo
+from .summaries import summary_rows
 
 
 def run_cli(*args: str):
@@ -72,8 +74,8 @@ def test_interrupt_keeps_finished_chunks():
 
     with pytest.raises(KeyboardInterrupt):
         render_units(model, [fs.channel("0", k) for k in range(5)], batch_size=2, steps=3,
-                     on_chunk=finished.append, on_step=stop_in_third_chunk)
-    assert [r.targets for r in finished] == [["0:0", "0:1"], ["0:2", "0:3"]]
+                     on_batch=finished.append, on_step=stop_in_third_chunk)
+    assert [[u.target for u in r] for r in finished] == [["0:0", "0:1"], ["0:2", "0:3"]]
 
 
 def test_ctrl_c_in_cli_keeps_finished_units_and_resume_finishes(tmp_path, monkeypatch):
@@ -85,13 +87,13 @@ def test_ctrl_c_in_cli_keeps_finished_units_and_resume_finishes(tmp_path, monkey
     interrupted = run_cli("render", *args)
     assert interrupted.exit_code == 130
     assert "--resume" in interrupted.output and "2 of 4" in interrupted.output
-    rows = json.loads((tmp_path / "summary.json").read_text())["results"]
+    rows = summary_rows(tmp_path)
     assert [r["target"] for r in rows] == targets[:2]
     first_mtime = os.stat(rows[0]["files"]["json"]).st_mtime_ns
     monkeypatch.setattr(zoo.InterruptAfter, "calls", 10**9)
     resumed = run_cli("render", *args, "--resume")
     assert resumed.exit_code == 0, resumed.output
-    rows = json.loads((tmp_path / "summary.json").read_text())["results"]
+    rows = summary_rows(tmp_path)
     assert [r["target"] for r in rows] == targets
     assert os.stat(rows[0]["files"]["json"]).st_mtime_ns == first_mtime  # not rendered again
 
@@ -100,7 +102,7 @@ def test_resume_renders_a_corrupt_result_again(tmp_path):
     args = ["fc2:0", "fc2:1", "--model", "tests.zoo:TabularMLP", "--input-shape", "4",
             "--steps", "3", "--quiet", "--out", str(tmp_path)]
     assert run_cli("render", *args).exit_code == 0
-    rows = json.loads((tmp_path / "summary.json").read_text())["results"]
+    rows = summary_rows(tmp_path)
     broken, intact = Path(rows[0]["files"]["json"]), Path(rows[1]["files"]["json"])
     broken.write_text("{ truncated")
     intact_mtime = intact.stat().st_mtime_ns
@@ -131,14 +133,13 @@ def test_disk_full_keeps_finished_units_and_says_so(tmp_path, monkeypatch):
         return real(path, write)
 
     monkeypatch.setattr(outputs, "atomic_write", full_after_first_unit)
-    monkeypatch.setattr("featscope.inputs.atomic_write", full_after_first_unit)
     run = run_cli("render", "conv:0", "conv:1", "--model", "tests.zoo:VolumeNet",
                   "--input-shape", "1x4x6x6", "--steps", "2", "--batch-size", "1",
                   "--out", str(tmp_path))
     assert isinstance(run.exception, FeatscopeError)
     message = str(run.exception)
     assert "No space left on device" in message and "--resume" in message
-    rows = json.loads((tmp_path / "summary.json").read_text())["results"]
+    rows = summary_rows(tmp_path)
     assert [r["target"] for r in rows] == ["conv:0"]
     assert np.load(rows[0]["files"]["npy"]).shape == (1, 4, 6, 6)
     assert not list(tmp_path.glob(".*.tmp"))  # no half-written files left behind
@@ -165,7 +166,15 @@ def test_model_that_fails_on_the_given_shape(tmp_path):
 
 
 def test_dict_output_without_output_option_lists_the_keys(tmp_path):
-    run = run_cli("layers", "--model", "tests.zoo:DictOutput", "--input-shape", "3x8x8")
+    # Only a target on the output needs --output; inner layers and the listing do not.
+    listing = run_cli("layers", "--model", "tests.zoo:DictOutput", "--input-shape", "3x8x8")
+    assert listing.exit_code == 0, listing.output
+    assert "features, logits" in " ".join(listing.output.split()) and "--output" in listing.output
+    inner = run_cli("render", "conv:1", "--model", "tests.zoo:DictOutput", "--input-shape",
+                    "3x8x8", "--steps", "2", "--quiet", "--out", str(tmp_path / "inner"))
+    assert inner.exit_code == 0, inner.output
+    run = run_cli("render", "logit:1", "--model", "tests.zoo:DictOutput", "--input-shape",
+                  "3x8x8", "--steps", "2", "--out", str(tmp_path / "out"))
     assert isinstance(run.exception, FeatscopeError)
     assert "features, logits" in str(run.exception) and "--output" in str(run.exception)
 

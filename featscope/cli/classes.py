@@ -7,91 +7,60 @@ from typing import Annotated, Optional
 import torch
 import typer
 
-from ..classify import probabilities
-from ..dataset import to_tensor
-from ..errors import FeatscopeError
-from ..models import DEFAULT_MODEL, LoadedModel
-from ..objectives import ClassLogit
-from ..outputs import prepare_dir, save_png
-from ..probing import MODEL_OUTPUT
-from ..render import AUTO
-from ..sheets import grid, parse_units
-from ..targets import parse_target
-from .common import DeviceOption, ModelOption, WeightsOption, app, console, load
-from .units import (BatchOption, ColumnsOption, ImagesOption, Job, LrOption, OutOption,
-                    ParamOption, PresetOption, QuietOption, SeedOption, SizeOption, StepsOption,
-                    TopKOption, dataset_examples, examples_figure, layer_infos, pictures,
-                    render_units, write_results)
+from ..analysis.classify import probabilities
+from ..drawing.grid import grid
+from ..files.images import load_image, mode_for
+from ..files.writing import save_png
+from ..views.figures import examples_figure
+from ..views.selection import DEFAULT_CLASSES, class_targets
+from .app import log
+from .options import ExamplesOptions, ModelOptions, OutputOptions, RenderOptions, command
+from .session import Job
 
-DEFAULT_CLASSES = 8
+ClassesOption = Annotated[Optional[str], typer.Option(
+    "--classes", help="classes by index or name, e.g. 1,207,goldfinch, or a range 0:16 "
+                      f"(default: {DEFAULT_CLASSES} spread over all classes)")]
 
 
-def class_objectives(loaded: LoadedModel, spec: str | None) -> list[ClassLogit]:
-    """Logit objectives from "1,207,goldfinch" or a range "0:8" (default: 8 spread classes)."""
-    output = layer_infos(loaded).get(MODEL_OUTPUT)
-    count = output.shape[-1] if output is not None and output.shape else None
-    if not count:
-        raise FeatscopeError("this model's output is not a tensor of class scores")
-    if spec is None:
-        step = max(1, count // DEFAULT_CLASSES)
-        items = [str(k) for k in range(0, count, step)][:DEFAULT_CLASSES]
-    elif ":" in spec and "," not in spec:
-        items = [str(k) for k in parse_units(spec, count)]
-    else:
-        items = [item.strip() for item in spec.split(",") if item.strip()]
-    if not items:
-        raise FeatscopeError(f"--classes {spec!r} names no class")
-    return [parse_target(f"logit:{item}", loaded.module, loaded.class_names) for item in items]
-
-
-@app.command("classes")
+@command("classes")
 def classes_command(
-    out: OutOption,
-    classes: Annotated[Optional[str], typer.Option(
-        help='classes by index or name, e.g. 1,207,goldfinch, or a range 0:16 '
-             f'(default: {DEFAULT_CLASSES} spread over all classes)')] = None,
-    columns: ColumnsOption = 8,
-    model: ModelOption = DEFAULT_MODEL,
-    weights: WeightsOption = None,
-    preset: PresetOption = AUTO,  # classes: legible
-    steps: StepsOption = None,
-    size: SizeOption = None,
-    lr: LrOption = None,
-    param: ParamOption = None,
-    seed: SeedOption = 0,
-    device: DeviceOption = "auto",
-    batch_size: BatchOption = None,
-    images: ImagesOption = None,
-    top_k: TopKOption = 5,
-    quiet: QuietOption = False,
+    model: ModelOptions, rendering: RenderOptions, output: OutputOptions,
+    examples: ExamplesOptions,
+    classes: ClassesOption = None,
+    columns: Annotated[int, typer.Option("--columns", help="cells per row of the grid")] = 8,
 ) -> None:
     """Render the input the model is most confident belongs to each class.
 
     Writes classes.png (each cell labelled with the class name and the probability the model
-    gives it), one PNG per class and summary.json to --out. Running it again resumes.
+    gives it), one PNG per class and summary.json to --out. Running it again reuses the
+    classes already rendered.
     """
-    job = Job(model=model, weights=weights, preset=preset, steps=steps, size=size, lr=lr,
-              param=param, pool="mean", seed=seed, device=device, batch_size=batch_size,
-              images=images, top_k=top_k, quiet=quiet)
-    job.check()
-    loaded = load(model, weights)
-    objectives = class_objectives(loaded, classes)
-    folder = prepare_dir(out)
-    rendered = render_units(job, loaded, objectives, folder)
-    examples = dataset_examples(job, loaded, objectives, folder)
-    visuals = pictures(rendered.units)
+    job = Job("classes", model, rendering, output, examples=examples)
+    objectives = job.objectives(class_targets(job.loaded, classes))
+    stored = job.render(objectives)
+    found = job.dataset_examples(objectives)
     # The probability of the saved 8-bit image: what the user sees is what is scored.
-    probs = probabilities(loaded, torch.stack([to_tensor(v) for v in visuals]), job.device)
-    chances = [float(probs[i, o.k]) for i, o in enumerate(objectives)]
-    names = [o.name.split(":", 1)[1] for o in objectives]
-    labels = [f"{name} {p:.0%}" for name, p in zip(names, chances)]
-    sheet = save_png(grid(visuals, labels, columns=columns), folder / "classes.png")
-    extra = {"classes": [{"index": o.k, "name": n, "probability": p}
-                         for o, n, p in zip(objectives, names, chances)], "sheet": str(sheet)}
-    if examples is not None:
-        figure = examples_figure(rendered, examples, names, tuple(loaded.input_shape[1:]))
-        extra["examples_figure"] = str(save_png(figure, folder / "examples.png"))
-    write_results(folder, job, loaded, rendered, examples, extra)
-    if not quiet:
-        console.print(f"wrote {sheet} ({len(objectives)} classes) and "
-                      f"{folder / 'summary.json'}", highlight=False)
+    mode = mode_for(job.loaded.input_shape[0])
+    done = [u for u in stored if u.image is not None]
+    chances = {}
+    if done:
+        images = torch.stack([load_image(job.folder / u.image, mode) for u in done])
+        probs = probabilities(job.loaded, images, rendering.device)
+        chances = {u.label: float(probs[i, o.k]) for i, (u, o) in
+                   enumerate(zip(done, [job.targets[u.label] for u in done]))}
+    names = [job.targets[u.label].name.split(":", 1)[1] for u in stored]
+    labels = [f"{name} {chances[u.label]:.0%}" if u.label in chances else f"{name} failed"
+              for name, u in zip(names, stored)]
+    sheet = save_png(grid(job.pictures(stored), labels, columns=columns),
+                     job.folder / "classes.png")
+    extra = {"classes": [{"index": job.targets[u.label].k, "name": name,
+                          "probability": chances.get(u.label)} for u, name in zip(stored, names)],
+             "sheet": sheet.name}
+    if found is not None:
+        extra["examples_figure"] = save_png(examples_figure(
+            [u.target for u in stored], job.pictures(stored), [u.objective for u in stored],
+            found, names, tuple(job.loaded.input_shape[1:])), job.folder / "examples.png").name
+    job.write_summary(extra)
+    if not output.quiet:
+        log(f"wrote {sheet} ({len(stored)} classes) and {job.folder / 'summary.json'}")
+    job.finish()

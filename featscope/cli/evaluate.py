@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Annotated, Optional
@@ -10,61 +9,76 @@ from typing import Annotated, Optional
 import torch
 import typer
 
+from ..analysis.metrics import activation_ratio, robustness, transferability
+from ..engine.device import resolve_device
 from ..errors import FeatscopeError
-from ..images import load_folder, load_image
-from ..metrics import activation_ratio, robustness, transferability
-from ..objectives import ClassLogit
-from ..outputs import write_json
-from ..targets import parse_target
-from .common import DeviceOption, WeightsOption, app, console, load
+from ..files.images import load_folder, load_image, mode_for
+from ..files.writing import write_json
+from ..models import load_model
+from ..objectives.features import ClassLogit
+from ..objectives.targets import parse_target
+from ..store.summary import SUMMARY, read_summary, resolve
+from ..transforms.affine import resize_to
+from .app import app, log
 
 
-def _read_summary(folder: Path) -> dict:
-    path = folder / "summary.json"
-    if not path.is_file():
+def _read(folder: Path) -> dict:
+    if not (folder / SUMMARY).is_file():
         raise FeatscopeError(f"{str(folder)!r} has no summary.json: give the --out folder of a "
-                             "`featscope render` run")
+                             "featscope render, sheet, classes, overview or gallery run")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise FeatscopeError(f"{str(path)!r} is not valid JSON ({error})") from None
+        return read_summary(folder)
+    except (OSError, ValueError) as error:
+        raise FeatscopeError(f"{str(folder / SUMMARY)!r} is not a featscope summary ({error})") \
+            from None
 
 
 def _number(value: float) -> float | None:
     return None if math.isnan(value) else round(float(value), 4)
 
 
+def _row_settings(summary: dict, row: dict) -> tuple[str, int]:
+    """The pooling and the channel border a row was rendered with."""
+    settings = (summary.get("runs") or {}).get(row.get("settings_key")) or {}
+    recipe = (settings.get("recipes") or {}).get(row.get("recipe")) or {}
+    return settings.get("pool", "mean"), int(recipe.get("channel_border", 0))
+
+
 @app.command("evaluate")
 def evaluate_command(
     folder: Annotated[Path, typer.Argument(help="the --out folder of a render")],
     natural: Annotated[Optional[Path], typer.Option(
-        help="folder of natural images: activation ratio to the strongest of them")] = None,
+        "--natural", help="folder of natural images: activation ratio to the strongest of "
+                          "them")] = None,
     judge: Annotated[Optional[str], typer.Option(
-        help="another classifier (e.g. efficientnet_lite1): class transferability")] = None,
+        "--judge", help="another classifier (e.g. efficientnet_lite1): class "
+                        "transferability")] = None,
     model: Annotated[Optional[str], typer.Option(
         "--model", "-m", help="the rendered model (summary.json's if unset)")] = None,
-    weights: WeightsOption = None,
-    draws: Annotated[int, typer.Option(help="random transforms for robustness")] = 8,
-    device: DeviceOption = "auto",
+    weights: Annotated[Optional[Path], typer.Option(
+        "--weights", help="a local state dict for the model")] = None,
+    draws: Annotated[int, typer.Option("--draws", help="random transforms for robustness")] = 8,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps")
+                      ] = "auto",
 ) -> None:
     """Measure robustness, activation ratio (--natural) and transferability (--judge) of the
     images in FOLDER; add them to its summary.json."""
-    from ..render import resolve_device
-
-    summary = _read_summary(folder)
-    rows = [r for r in summary.get("results", []) if r.get("image")]
+    summary = _read(folder)
+    rows = [r for r in summary["results"] if r.get("image")]
     if not rows:
         raise FeatscopeError(f"{str(folder)!r}: summary.json lists no images to evaluate")
-    loaded = load(model or summary["model"], weights)
+    loaded = load_model(model or summary["model"], weights=str(weights) if weights else None)
     target_device = resolve_device(device)
     loaded.module.to(target_device)
-    settings = summary.get("settings", {})
-    objectives = [parse_target(r["target"], loaded.module, loaded.class_names,
-                               pool=settings.get("pool", "mean"),
-                               border=settings.get("channel_border", 0)) for r in rows]
-    mode = "L" if loaded.input_shape[0] == 1 else "RGB"
-    images = torch.stack([_fitted(load_image(Path(r["image"]), mode), loaded.input_shape[1:])
-                          for r in rows])
+    objectives = []
+    for row in rows:
+        pool, border = _row_settings(summary, row)
+        name = (row.get("name") or row["target"]).removesuffix(f"/{pool}")
+        objectives.append(parse_target(name, loaded.module, loaded.class_names, pool=pool,
+                                       border=border))
+    mode = mode_for(loaded.input_shape[0])
+    images = torch.cat([resize_to(load_image(resolve(folder, r["image"]), mode)[None],
+                                  loaded.input_shape[1:]) for r in rows])
     metrics = {"robustness": robustness(loaded, objectives, images, draws=draws).tolist()}
     if natural is not None:
         naturals = load_folder(natural, mode)
@@ -73,14 +87,13 @@ def evaluate_command(
         classes = [o.k if isinstance(o, ClassLogit) else None for o in objectives]
         if not any(c is not None for c in classes):
             raise FeatscopeError("--judge measures class targets (logit:K, prob:K); there are none")
-        judged = load(judge, None)
+        judged = load_model(judge)
         judged.module.to(target_device)
         keep = [i for i, c in enumerate(classes) if c is not None]
         result = transferability(judged, [classes[i] for i in keep], images[keep])
-        for view, hits in result.top(1).items():
-            metrics[f"top1_{view}"] = _spread(hits, keep, len(rows))
-        for view, hits in result.top(5).items():
-            metrics[f"top5_{view}"] = _spread(hits, keep, len(rows))
+        for k in (1, 5):
+            for view, hits in result.top(k).items():
+                metrics[f"top{k}_{view}"] = _spread(hits, keep, len(rows))
     for i, row in enumerate(rows):
         row["metrics"] = {name: (_number(values[i]) if isinstance(values[i], float) else values[i])
                           for name, values in metrics.items()}
@@ -88,14 +101,9 @@ def evaluate_command(
                           for name, values in metrics.items()}
     summary["metrics_settings"] = {"natural": str(natural) if natural else None, "judge": judge,
                                    "draws": draws}
-    write_json(summary, folder / "summary.json")
+    write_json(summary, folder / SUMMARY)
     for name, value in summary["metrics"].items():
-        console.print(f"{name}: {value}")
-
-
-def _fitted(image: torch.Tensor, size) -> torch.Tensor:
-    return torch.nn.functional.interpolate(image[None], size=tuple(size), mode="bilinear",
-                                           antialias=True, align_corners=False)[0]
+        log(f"{name}: {value}")
 
 
 def _spread(hits: torch.Tensor, keep: list[int], total: int) -> list[bool | None]:

@@ -1,43 +1,35 @@
-"""Resumable rendering: each unit's result is cached on disk, keyed by the settings.
+"""The results store: each unit's result on disk, keyed by the settings that decide it.
 
-The cache lives in ``OUT/cache/KEY/`` where KEY is a hash of everything that decides a
-result (model, weights, recipe, pooling, seed). Each unit gets ``STEM.png`` and then
-``STEM.json``; both are written atomically and the JSON is written last, so a unit counts as
-done only when both are complete. Units are rendered in batches and each batch is saved as
-soon as it finishes: an interrupted run loses at most the batch in flight.
+Every command writes its units through one store under its output folder::
+
+    OUT/cache/KEY/STEM.png ...          the unit's files, as its input kind writes them
+    OUT/cache/KEY/STEM.result.json      its numbers and the list of its files, written last
+
+KEY is a hash of everything that decides a unit's result (the model and its weights, the
+recipes, pooling, seed, precision, input options; not the device, the batch size or the
+output folder), so a rerun renders only the units missing *for those settings* and never
+serves a result made with other settings. A unit counts as stored only when its record and
+every file it lists are there and readable: a crash, Ctrl-C or a full disk leaves at most a
+missing unit, never a wrong one. Paths in records are relative to the output folder, so a
+copied folder keeps working.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from tqdm.auto import tqdm
+import numpy as np
+from PIL import Image
 
-from .dataset import Examples, find_images
-from .models import LoadedModel
-from .objectives import Objective
-from .outputs import file_stems, save_png, write_json
-from .hardening import render_units
-from .render import AUTO, RenderResult, default_batch_size, recipe, resolve_device
+from ..files.writing import file_stems, write_json
+from ..inputs.base import InputKind
+from ..rendering.results import UnitResult
 
-
-@dataclass
-class UnitResult:
-    """One rendered target, as stored in the cache."""
-
-    target: str
-    image: str  # path of the PNG
-    objective_initial: float
-    objective: float
-    history: list[float]  # objective at each step (with random transforms)
-    zero_gradient: bool
-    seconds: float
-    batch: list[str] = field(default_factory=list)  # the targets rendered together with it
-    settings: dict = field(default_factory=dict)
+RECORD_SUFFIX = ".result.json"
 
 
 def settings_key(settings: dict) -> str:
@@ -46,120 +38,105 @@ def settings_key(settings: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-class RenderCache:
-    """Results of single targets under one set of settings, in ``root/cache/KEY/``."""
-
-    def __init__(self, root: str | Path, settings: dict):
-        self.settings = settings
-        self.key = settings_key(settings)
-        self.folder = Path(root) / "cache" / self.key
-
-    def _stem(self, target: str) -> str:
-        # The same target always maps to the same file, whatever else is rendered with it.
-        safe = file_stems([target])[0]
-        return f"{safe}-{hashlib.sha256(target.encode()).hexdigest()[:6]}"
-
-    def get(self, target: str) -> UnitResult | None:
-        path = self.folder / f"{self._stem(target)}.json"
-        try:
-            result = UnitResult(**json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError):  # missing, partial or from another version
-            return None
-        return result if result.target == target and Path(result.image).is_file() else None
-
-    def put(self, result: RenderResult, index: int) -> UnitResult:
-        """Store element ``index`` of a batch result (an image (C, H, W) per target)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        stem = self._stem(result.targets[index])
-        image = save_png(result.images[index], self.folder / f"{stem}.png")
-        unit = UnitResult(
-            target=result.targets[index], image=str(image),
-            objective_initial=float(result.initial[index]),
-            objective=float(result.final[index]),
-            history=[float(v) for v in result.history[:, index]],
-            zero_gradient=bool(result.zero_gradient[index]),
-            seconds=result.seconds / len(result.targets),
-            batch=list(result.targets), settings=result.settings)
-        write_json(asdict(unit), self.folder / f"{stem}.json")
-        return unit
+def _finite(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
 
 
 @dataclass
-class Rendered:
-    units: list[UnitResult]  # in the order of the targets asked for
-    resumed: int  # how many came from the cache
-    seconds: float  # time spent rendering in this run
+class StoredUnit:
+    """One unit's result as stored: its numbers and its files (relative to the folder)."""
+
+    label: str  # unique in the request that rendered it
+    target: str  # the objective's name
+    copy: int
+    seed: int  # the unit's own seed
+    preset: str  # the recipe it was rendered with
+    key: str  # the settings it was rendered under
+    files: dict[str, str] = field(default_factory=dict)  # what -> path relative to the folder
+    objective_initial: float | None = None
+    objective: float | None = None
+    history: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    zero_gradient: bool = False
+    never_activated: bool = False
+    batch: list[str] = field(default_factory=list)  # the units searched together with it
+    nan_retries: list[float] | None = None  # learning rates tried after NaN/Inf
+    error: str | None = None  # why it failed (then it has no files)
+    extra: dict = field(default_factory=dict)  # numbers its input kind measured
+
+    @property
+    def image(self) -> str | None:
+        """The main picture's path (relative), if the unit has one."""
+        return self.files.get("image") or self.files.get("plot") or self.files.get("montage")
+
+    @classmethod
+    def from_json(cls, data: dict) -> StoredUnit:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def render_cached(loaded: LoadedModel, objectives: Sequence[Objective], cache: RenderCache, *,
-                  batch_size: int | None = None, progress: bool = True,
-                  render_options: dict | None = None,
-                  log: Callable[[str], None] | None = None) -> Rendered:
-    """Render every objective that the cache lacks, at most ``batch_size`` per forward pass
-    (default: ``default_batch_size``, the fastest for the device).
-
-    ``render_options`` are passed to ``render`` (preset, steps, size, seed, device, ...).
-    Each batch is stored as soon as it is done. Objective names are the cache's targets.
-    """
-    options = dict(render_options or {})
-    targets = [o.name for o in objectives]
-    done = {t: cache.get(t) for t in dict.fromkeys(targets)}
-    missing = [o for o in dict((o.name, o) for o in objectives).values() if done[o.name] is None]
-    resumed = len(done) - len(missing)
-    if log and resumed:
-        log(f"resumed {resumed} of {len(done)} units from {cache.folder}; "
-            f"rendering {len(missing)}")
-    chosen = recipe(options.get("preset", AUTO), steps=options.get("steps"))
-    steps = chosen.steps
-    batch_size = batch_size or default_batch_size(loaded, resolve_device(options.get("device")),
-                                                  chosen.crops)
-    seconds = 0.0
-    # Counted in unit-steps, so that the time left moves during a long batch.
-    with tqdm(total=len(missing) * steps, disable=not progress or not missing, unit="step",
-              desc=f"rendering {len(missing)} units", dynamic_ncols=True) as bar:
-        finished = 0
-        for batch in batches(missing, batch_size):
-            # render_units: NaN/Inf retries and out-of-memory splitting, as in `render`.
-            result = render_units(loaded, batch, **options,
-                                  on_step=lambda step, values: bar.update(len(values)))
-            seconds += result.seconds
-            for i in range(len(batch)):
-                done[batch[i].name] = cache.put(result, i)
-            finished += len(batch)
-            bar.set_postfix_str(f"{finished}/{len(missing)} units saved")
-    return Rendered([done[t] for t in targets], resumed, seconds)
-
-
-def batches(objectives: Sequence[Objective], size: int) -> list[list[Objective]]:
-    """Runs of consecutive objectives that read the same layers, cut into chunks of ``size``.
-
-    A batch then runs the model only as deep as its own layers need, instead of every unit
-    of a low layer paying for the forward pass through the whole network.
-    """
-    chunks: list[list[Objective]] = []
-    for objective in objectives:
-        last = chunks[-1] if chunks else None
-        if last and last[0].layers == objective.layers and len(last) < size:
-            last.append(objective)
-        else:
-            chunks.append([objective])
-    return chunks
-
-
-def cached_examples(root: str | Path, settings: dict, folder: str | Path,
-                    find: Callable[[], Examples]) -> tuple[Examples, bool]:
-    """Dataset examples from ``root/cache/examples-KEY.json``, or ``find()`` them and store them.
-
-    KEY covers ``settings`` and every image file's path, size and modification time, so that
-    a changed folder is scanned again. Returns the examples and whether they came from disk.
-    """
-    files = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in find_images(folder)]
-    path = Path(root) / "cache" / f"examples-{settings_key({**settings, 'files': files})}.json"
+def readable(path: Path) -> bool:
+    """Whether a result file exists and parses (a crash or full disk can leave it broken)."""
     try:
-        return Examples.from_json(json.loads(path.read_text())), True
-    except (OSError, ValueError, TypeError, KeyError):  # none yet, or cut short
-        pass
-    found = find()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(found.to_json(), path)
-    return found, False
+        if path.suffix == ".png":
+            with Image.open(path) as image:
+                image.verify()
+        elif path.suffix == ".npy":
+            np.load(path, allow_pickle=False)
+        elif path.suffix == ".json":
+            json.loads(path.read_text())
+        else:
+            return path.stat().st_size > 0
+    except (OSError, ValueError, SyntaxError):  # PIL reports bad PNG data as SyntaxError too
+        return False
+    return True
+
+
+class ResultStore:
+    """The units of one set of ``settings`` under the output folder ``root``."""
+
+    def __init__(self, root: str | Path, settings: dict, kind: InputKind):
+        self.root = Path(root)
+        self.settings = settings
+        self.key = settings_key(settings)
+        self.folder = self.root / "cache" / self.key
+        self.kind = kind
+
+    def stem(self, label: str) -> str:
+        # The same label always maps to the same file, whatever else is rendered with it.
+        return f"{file_stems([label])[0]}-{hashlib.sha256(label.encode()).hexdigest()[:6]}"
+
+    def relative(self, path: str | Path) -> str:
+        return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
+
+    def get(self, label: str) -> StoredUnit | None:
+        """The stored result of ``label``, or None when it is missing, failed or damaged."""
+        path = self.folder / f"{self.stem(label)}{RECORD_SUFFIX}"
+        try:
+            unit = StoredUnit.from_json(json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):  # missing, partial or from another version
+            return None
+        if unit.label != label or unit.error is not None or not unit.files:
+            return None
+        if not all(readable(self.root / p) for p in unit.files.values()):
+            return None
+        return unit
+
+    def put(self, result: UnitResult) -> StoredUnit:
+        """Write a unit's files, then its record (last, so the unit counts only when whole)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        files = {}
+        if result.image is not None:
+            written = self.kind.save(result.image, self.folder, self.stem(result.label),
+                                     transparency=result.transparency)
+            files = {what: self.relative(path) for what, path in written.items()}
+        unit = StoredUnit(
+            label=result.label, target=result.target, copy=result.copy, seed=result.seed,
+            preset=result.preset, key=self.key, files=files,
+            objective_initial=_finite(result.initial), objective=_finite(result.final),
+            history=[float(v) for v in result.history.tolist()], seconds=result.seconds,
+            zero_gradient=result.zero_gradient, never_activated=result.never_activated,
+            batch=list(result.batch), nan_retries=result.nan_retries, error=result.error,
+            extra=dict(result.extra))
+        write_json(asdict(unit), self.folder / f"{self.stem(result.label)}{RECORD_SUFFIX}")
+        return unit

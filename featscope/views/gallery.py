@@ -26,9 +26,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from .cache import UnitResult
-from .dataset import Example, crop, load_prepared
-from .outputs import file_stems, save_png, write_text
+from ..analysis.examples import Example, crop
+from ..files.images import load_prepared
+from ..files.writing import file_stems, save_png, write_text
 
 PAGE_SIZE = 200  # units per layer page
 THUMB = 112  # px, side of a thumbnail in a layer grid
@@ -38,16 +38,16 @@ EXAMPLE_THUMB = 96  # px, side of a dataset example
 @dataclass
 class UnitEntry:
     label: str  # what the unit is called in its layer: "17", or a class name
-    result: UnitResult
+    target: str  # its target, e.g. "_blocks.8:17"
+    image: Path  # its visualization
+    objective: float  # the activation it reaches
+    objective_initial: float  # at the start of the search
+    history: list[float]  # the objective over the steps
     command: str  # shell command that reproduces the image exactly
+    settings: dict = field(default_factory=dict)
     examples: list[Example] = field(default_factory=list)
-
-    @property
-    def ratio(self) -> float | None:
-        """The visualization's activation over the best natural image's, when that is > 0."""
-        if not self.examples or self.examples[0].activation <= 0:
-            return None
-        return self.result.objective / self.examples[0].activation
+    ratio: float | None = None  # activation over the best natural image's (when that is > 0)
+    zero_gradient: bool = False
 
 
 @dataclass
@@ -168,7 +168,7 @@ def _write_unit_files(site: Site, layer: LayerEntry, i: int, unit: UnitEntry,
                       input_size: tuple[int, int] | None) -> None:
     thumb = site.thumb(layer.name, i)
     thumb.parent.mkdir(parents=True, exist_ok=True)
-    with Image.open(unit.result.image) as picture:
+    with Image.open(unit.image) as picture:
         save_png(picture.convert("RGB").resize((THUMB, THUMB), Image.Resampling.LANCZOS), thumb)
     if unit.examples:
         site.example(layer.name, i, 0, "image").parent.mkdir(parents=True, exist_ok=True)
@@ -236,7 +236,7 @@ def _layer_html(site: Site, position: int, number: int, title: str) -> str:
                      f' loading="lazy" width="{THUMB}" height="{THUMB}"')
         href = html.escape(site.rel(site.unit_page(layer.name, i), page))
         cells.append(f'<a class="cell" href="{href}">{thumb}'
-                     f"{html.escape(unit.label)} · {unit.result.objective:.3g}{ratio}</a>")
+                     f"{html.escape(unit.label)} · {unit.objective:.3g}{ratio}</a>")
     legend = "unit · activation reached" + (" · ratio to best image"
                                             if any(u.examples for u in layer.units) else "")
     body = (f"<nav>{' '.join(n for n in nav if n)}</nav>"
@@ -298,24 +298,23 @@ def _unit_html(site: Site, position: int, i: int, title: str) -> str:
         nav.append(_link(site.rel(site.unit_page(following.name, 0), page),
                          f"{following.name or 'output'} {following.units[0].label} →",
                          "ArrowRight"))
-    result = unit.result
     best = unit.examples[0].activation if unit.examples else None
-    facts = [("target", result.target), ("activation reached", f"{result.objective:.4g}"),
-             ("at the start", f"{result.objective_initial:.4g}")]
+    facts = [("target", unit.target), ("activation reached", f"{unit.objective:.4g}"),
+             ("at the start", f"{unit.objective_initial:.4g}")]
     if best is not None:
         facts.append(("best natural image", f"{best:.4g}"))
     if unit.ratio is not None:
         facts.append(("ratio to best image", f"{unit.ratio:.3g}×"))
-    if result.zero_gradient:
+    if unit.zero_gradient:
         facts.append(("warning", "the input gradient was zero at every step"))
     table = "".join(f"<tr><td class=\"muted\">{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
                     for k, v in facts)
     body = [f"<nav>{' '.join(nav)}</nav>",
             f"<h1>{html.escape(layer.name or 'output')} · {html.escape(unit.label)}</h1>",
             '<div class="main">'
-            + _img(site.rel(result.image, page), f"visualization of {result.target}")
+            + _img(site.rel(unit.image, page), f"visualization of {unit.target}")
             + f"<div><table>{table}</table><h3>Objective over steps</h3>"
-            f"{curve_svg(result.history, best)}</div></div>"]
+            f"{curve_svg(unit.history, best)}</div></div>"]
     if unit.examples:
         cells = "".join(
             '<div class="example">'
@@ -327,9 +326,10 @@ def _unit_html(site: Site, position: int, i: int, title: str) -> str:
         body.append("<h2>Dataset examples</h2><p class=\"muted\">The images that activate this "
                     "unit most (top), and the region around the strongest response (bottom)."
                     f"</p><div class=\"examples\">{cells}</div>")
-    body.append("<h2>Reproduce</h2><p class=\"muted\">Renders this unit with the units it was "
-                "batched with, exactly as here (on the CPU).</p><pre class=\"command\">"
+    body.append("<h2>Reproduce</h2><p class=\"muted\">Renders this unit again, alone: every "
+                "unit has its own seed, so its image does not depend on the units it was "
+                "batched with (on the CPU, up to float rounding).</p><pre class=\"command\">"
                 + html.escape(unit.command) + "</pre>")
-    body.append("<h2>Settings</h2><pre>" + html.escape(json.dumps(result.settings, indent=2))
+    body.append("<h2>Settings</h2><pre>" + html.escape(json.dumps(unit.settings, indent=2))
                 + "</pre>")
     return _page(f"{layer.name} {unit.label} — {title}", "\n".join(body))

@@ -6,8 +6,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ..engine.probing import LayerInfo
+import torch
+
+from ..engine.probing import MODEL_OUTPUT, LayerInfo, list_layers, resolve_layer
 from ..errors import FeatscopeError
+from ..models import LoadedModel
 
 _RANGE = re.compile(r"^\s*(\d*)\s*:\s*(\d*)\s*$")
 _NUMBERED = re.compile(r"^(.+\.)?\d+$")  # the N-th module of a sequence: "_blocks.3", "3"
@@ -80,3 +83,63 @@ def spread_layers(infos: Sequence[LayerInfo], count: int) -> list[str]:
 def _containers(infos: Sequence[LayerInfo]) -> set[str]:
     names = [info.name for info in infos]
     return {name for name in names if any(other.startswith(name + ".") for other in names)}
+
+
+def layer_infos(loaded: LoadedModel) -> dict[str, LayerInfo]:
+    """Every probe-able layer with its output shape, from one forward pass."""
+    example = torch.zeros((1, *loaded.input_shape))
+    return {info.name: info for info in list_layers(loaded.module, example)}
+
+
+def layer_features(loaded: LoadedModel, layer: str,
+                   infos: dict[str, LayerInfo] | None = None) -> int:
+    """The number of features (channels) of ``layer``."""
+    resolve_layer(loaded.module, layer)
+    info = (infos or layer_infos(loaded)).get(layer)
+    if info is None or not info.shape:
+        raise FeatscopeError(f"layer {layer!r} did not produce a tensor on a forward pass; "
+                             "choose another from `featscope layers`")
+    return info.features()
+
+
+def choose_layers(loaded: LoadedModel, layers: str | None, count: int, per_layer: int | None,
+                  infos: dict[str, LayerInfo] | None = None) -> dict[str, list[int]]:
+    """{layer: its first ``per_layer`` units (all with None)}, for the given comma-separated
+    layers or ``count`` layers spread evenly over the depth."""
+    if per_layer is not None and per_layer < 1:
+        raise FeatscopeError(f"--per-layer must be at least 1 (got {per_layer})")
+    infos = infos or layer_infos(loaded)
+    if layers:
+        names = [name.strip() for name in layers.split(",") if name.strip()]
+    else:
+        if count < 1:
+            raise FeatscopeError(f"--count must be at least 1 (got {count})")
+        names = spread_layers(list(infos.values()), count)
+    chosen = {}
+    for name in names:
+        features = layer_features(loaded, name, infos)
+        chosen[name] = list(range(features if per_layer is None else min(per_layer, features)))
+    return chosen
+
+
+DEFAULT_CLASSES = 8
+
+
+def class_targets(loaded: LoadedModel, spec: str | None,
+                  infos: dict[str, LayerInfo] | None = None) -> list[str]:
+    """Class targets ``logit:K`` from "1,207,goldfinch" or a range "0:8" (default: 8 classes
+    spread over all of them)."""
+    output = (infos or layer_infos(loaded)).get(MODEL_OUTPUT)
+    count = output.shape[-1] if output is not None and output.shape else None
+    if not count:
+        raise FeatscopeError("this model's output is not a tensor of class scores")
+    if spec is None:
+        step = max(1, count // DEFAULT_CLASSES)
+        items = [str(k) for k in range(0, count, step)][:DEFAULT_CLASSES]
+    elif ":" in spec and "," not in spec:
+        items = [str(k) for k in parse_units(spec, count)]
+    else:
+        items = [item.strip() for item in spec.split(",") if item.strip()]
+    if not items:
+        raise FeatscopeError(f"--classes {spec!r} names no class")
+    return [f"logit:{item}" for item in items]

@@ -20,53 +20,23 @@ Model specs understood by ``load_model``:
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from ..errors import FeatscopeError
+from .base import LoadedModel, Normalization, identity_normalization
 from .efficientnet_lite import LITE1_STAGES, EfficientNetLite
 from .imagenet import imagenet_class_names
+from .weights import apply_weights, load_state_dict_file
+
+__all__ = ["DEFAULT_MODEL", "LoadedModel", "Normalization", "identity_normalization",
+           "load_model", "efficientnet_lite0", "efficientnet_lite1", "apply_weights",
+           "load_state_dict_file"]
 
 DEFAULT_MODEL = "efficientnet_lite0"
-
-
-class Normalization(nn.Module):
-    """x -> (x - mean) / std per channel, mapping a [0, 1] image (B, C, ...) to model input."""
-
-    def __init__(self, mean: Sequence[float], std: Sequence[float]):
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32), persistent=False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32), persistent=False)
-
-    def _shaped(self, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        return t.to(like.device, like.dtype).reshape((1, -1) + (1,) * (like.dim() - 2))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self._shaped(self.mean, x)) / self._shaped(self.std, x)
-
-    def inverse(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self._shaped(self.std, x) + self._shaped(self.mean, x)
-
-
-def identity_normalization(channels: int = 1) -> Normalization:
-    return Normalization([0.0] * channels, [1.0] * channels)
-
-
-@dataclass
-class LoadedModel:
-    module: nn.Module
-    name: str
-    input_shape: tuple[int, ...]  # without the batch dim, e.g. (3, 224, 224)
-    normalization: Normalization = field(default_factory=identity_normalization)
-    class_names: tuple[str, ...] | None = None
-
-    @property
-    def is_image(self) -> bool:
-        return len(self.input_shape) == 3 and self.input_shape[0] in (1, 3)
 
 
 def efficientnet_lite0() -> LoadedModel:
@@ -106,38 +76,10 @@ def efficientnet_lite1() -> LoadedModel:
                        imagenet_class_names())
 
 
-def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """A state dict from ``.pth``/``.pt`` (tensors only, no pickled code) or ``.safetensors``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FeatscopeError(f"weights file {str(path)!r} does not exist")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-            return load_file(str(path))
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch and safetensors raise many types for a bad file
-        raise FeatscopeError(
-            f"cannot read weights file {str(path)!r}: {error.__class__.__name__}: {error}. "
-            "Expected a PyTorch state dict (.pth/.pt) or a .safetensors file."
-        ) from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise FeatscopeError(f"weights file {str(path)!r} holds a {type(state).__name__}, "
-                             "not a state dict")
-    return state
-
-
-def apply_weights(module: nn.Module, path: str | Path) -> None:
-    state = load_state_dict_file(path)
-    try:
-        module.load_state_dict(state)
-    except RuntimeError as error:
-        first_lines = "\n".join(str(error).splitlines()[:4])
-        raise FeatscopeError(
-            f"weights file {str(path)!r} does not fit the model's architecture:\n{first_lines}"
-        ) from None
+def _with_weights(loaded: LoadedModel, weights: str | None) -> LoadedModel:
+    if weights is None:
+        return loaded
+    return replace(loaded, notes=loaded.notes + apply_weights(loaded.module, weights))
 
 
 def _factory(spec: str, weights: str | None, input_shape: tuple[int, ...] | None) -> LoadedModel:
@@ -149,29 +91,23 @@ def _factory(spec: str, weights: str | None, input_shape: tuple[int, ...] | None
     module = factory()
     if not isinstance(module, nn.Module):
         raise FeatscopeError(f"{spec!r} returned {type(module).__name__}, not a torch.nn.Module")
-    if weights is not None:
-        apply_weights(module, weights)
+    notes = apply_weights(module, weights) if weights is not None else ()
     shape = input_shape or getattr(module, "input_shape", None) or (3, 224, 224)
-    return LoadedModel(module.eval(), spec, tuple(shape))
+    return LoadedModel(module.eval(), spec, tuple(shape), notes=notes)
 
 
 def load_model(spec: str = DEFAULT_MODEL, weights: str | None = None,
                input_shape: tuple[int, ...] | None = None,
                trust_pickle: bool = False) -> LoadedModel:
-    """Load a model from a spec string (see the module docstring)."""
+    """Load a model from a spec string (see the module docstring). ``LoadedModel.notes``
+    says what was adapted on the way (e.g. a key prefix removed from the weights' keys)."""
     # Imported here: loaders builds on this module's classes, and its sources are optional.
     from . import loaders
 
     if spec in (DEFAULT_MODEL, "efficientnet-lite0"):
-        model = efficientnet_lite0()
-        if weights is not None:
-            apply_weights(model.module, weights)
-        return model
+        return _with_weights(efficientnet_lite0(), weights)
     if spec in ("efficientnet_lite1", "efficientnet-lite1"):
-        model = efficientnet_lite1()
-        if weights is not None:
-            apply_weights(model.module, weights)
-        return model
+        return _with_weights(efficientnet_lite1(), weights)
     if spec.startswith("torchvision:"):
         return loaders.torchvision_model(spec.split(":", 1)[1], weights)
     if spec.startswith("timm:"):

@@ -13,8 +13,9 @@ import torch
 from torch import nn
 
 from ..errors import FeatscopeError, did_you_mean
-from . import LoadedModel, Normalization, apply_weights, identity_normalization
+from .base import LoadedModel, Normalization, identity_normalization
 from .imagenet import imagenet_class_names
+from .weights import apply_weights
 
 OFFLINE_HINT = "pass a local state dict with --weights FILE (weights=FILE in Python)"
 
@@ -39,6 +40,7 @@ def torchvision_model(name: str, weights: str | None) -> LoadedModel:
     if name not in available:
         raise FeatscopeError(f"unknown torchvision model {name!r}.{did_you_mean(name, available)}")
     default = tvm.get_model_weights(name).DEFAULT
+    notes: tuple[str, ...] = ()
     if weights is None:
         try:
             module = tvm.get_model(name, weights=default)
@@ -46,12 +48,13 @@ def torchvision_model(name: str, weights: str | None) -> LoadedModel:
             raise _download_error("torchvision", name, error) from None
     else:
         module = tvm.get_model(name, weights=None)
-        apply_weights(module, weights)
+        notes = apply_weights(module, weights)
     preprocess = default.transforms()
     size = int(getattr(preprocess, "crop_size", [224])[0])
     classes = tuple(default.meta.get("categories") or imagenet_class_names())
     return LoadedModel(module.eval(), f"torchvision:{name}", (3, size, size),
-                       Normalization(tuple(preprocess.mean), tuple(preprocess.std)), classes)
+                       Normalization(tuple(preprocess.mean), tuple(preprocess.std)), classes,
+                       notes=notes)
 
 
 def timm_model(name: str, weights: str | None) -> LoadedModel:
@@ -64,6 +67,7 @@ def timm_model(name: str, weights: str | None) -> LoadedModel:
     if not timm.is_model(name):
         hint = did_you_mean(name, timm.list_models())
         raise FeatscopeError(f"unknown timm model {name!r}.{hint}")
+    notes: tuple[str, ...] = ()
     if weights is None:
         try:
             module = timm.create_model(name, pretrained=True)
@@ -71,11 +75,11 @@ def timm_model(name: str, weights: str | None) -> LoadedModel:
             raise _download_error("timm", name, error) from None
     else:
         module = timm.create_model(name, pretrained=False)
-        apply_weights(module, weights)
+        notes = apply_weights(module, weights)
     config = resolve_data_config({}, model=module)
     classes = imagenet_class_names() if getattr(module, "num_classes", 0) == 1000 else None
     return LoadedModel(module.eval(), f"timm:{name}", tuple(config["input_size"]),
-                       Normalization(config["mean"], config["std"]), classes)
+                       Normalization(config["mean"], config["std"]), classes, notes=notes)
 
 
 def _default_normalization(shape: tuple[int, ...]) -> Normalization:

@@ -20,6 +20,7 @@ Model specs understood by ``load_model``:
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,16 +28,21 @@ import torch
 from torch import nn
 
 from ..errors import FeatscopeError
-from .base import LoadedModel, Normalization, identity_normalization
+from . import loaders
+from .base import IDENTITY_SOURCE, LoadedModel, Normalization, identity_normalization
 from .efficientnet_lite import LITE1_STAGES, EfficientNetLite
 from .imagenet import imagenet_class_names
+from .metadata import NORMALIZE_FORMS, channels_of, described, parse_normalize
 from .weights import apply_weights, load_state_dict_file
 
-__all__ = ["DEFAULT_MODEL", "LoadedModel", "Normalization", "identity_normalization",
-           "load_model", "efficientnet_lite0", "efficientnet_lite1", "apply_weights",
-           "load_state_dict_file"]
+__all__ = [
+    "DEFAULT_MODEL", "NORMALIZE_FORMS", "IDENTITY_SOURCE", "LoadedModel", "Normalization",
+    "identity_normalization", "load_model", "efficientnet_lite0", "efficientnet_lite1",
+    "apply_weights", "load_state_dict_file",
+]
 
 DEFAULT_MODEL = "efficientnet_lite0"
+LITE_SOURCE = "the embedded model's training preprocessing, (255 x - 127) / 128"
 
 
 def efficientnet_lite0() -> LoadedModel:
@@ -55,7 +61,7 @@ def efficientnet_lite0() -> LoadedModel:
     # The weights were trained on (x * 255 - 127) / 128, i.e. mean 127/255 and std 128/255.
     normalization = Normalization([127 / 255] * 3, [128 / 255] * 3)
     return LoadedModel(module.eval(), DEFAULT_MODEL, (3, 224, 224), normalization,
-                       imagenet_class_names())
+                       imagenet_class_names(), normalization_source=LITE_SOURCE)
 
 
 def efficientnet_lite1() -> LoadedModel:
@@ -73,7 +79,7 @@ def efficientnet_lite1() -> LoadedModel:
     module.load_state_dict(state)
     normalization = Normalization([127 / 255] * 3, [128 / 255] * 3)  # as Lite0's
     return LoadedModel(module.eval(), "efficientnet_lite1", (3, 240, 240), normalization,
-                       imagenet_class_names())
+                       imagenet_class_names(), normalization_source=LITE_SOURCE)
 
 
 def _with_weights(loaded: LoadedModel, weights: str | None) -> LoadedModel:
@@ -82,7 +88,8 @@ def _with_weights(loaded: LoadedModel, weights: str | None) -> LoadedModel:
     return replace(loaded, notes=loaded.notes + apply_weights(loaded.module, weights))
 
 
-def _factory(spec: str, weights: str | None, input_shape: tuple[int, ...] | None) -> LoadedModel:
+def _factory(spec: str, weights: str | None,
+             input_shape: Sequence[int] | None) -> LoadedModel:
     module_name, _, attr = spec.partition(":")
     try:
         factory = getattr(importlib.import_module(module_name), attr)
@@ -92,18 +99,12 @@ def _factory(spec: str, weights: str | None, input_shape: tuple[int, ...] | None
     if not isinstance(module, nn.Module):
         raise FeatscopeError(f"{spec!r} returned {type(module).__name__}, not a torch.nn.Module")
     notes = apply_weights(module, weights) if weights is not None else ()
-    shape = input_shape or getattr(module, "input_shape", None) or (3, 224, 224)
-    return LoadedModel(module.eval(), spec, tuple(shape), notes=notes)
+    return replace(described(module, spec, input_shape), notes=notes)
 
 
-def load_model(spec: str = DEFAULT_MODEL, weights: str | None = None,
-               input_shape: tuple[int, ...] | None = None,
-               trust_pickle: bool = False) -> LoadedModel:
-    """Load a model from a spec string (see the module docstring). ``LoadedModel.notes``
-    says what was adapted on the way (e.g. a key prefix removed from the weights' keys)."""
-    # Imported here: loaders builds on this module's classes, and its sources are optional.
-    from . import loaders
-
+def _source(spec: str, weights: str | None, input_shape: Sequence[int] | None,
+            trust_pickle: bool) -> LoadedModel:
+    """The model of ``spec`` with the metadata of its source."""
     if spec in (DEFAULT_MODEL, "efficientnet-lite0"):
         return _with_weights(efficientnet_lite0(), weights)
     if spec in ("efficientnet_lite1", "efficientnet-lite1"):
@@ -122,3 +123,23 @@ def load_model(spec: str = DEFAULT_MODEL, weights: str | None = None,
         "efficientnet_lite1, torchvision:NAME, timm:NAME, a model file (TorchScript, pickled module, .onnx), "
         "or package.module:factory"
     )
+
+
+def load_model(spec: str = DEFAULT_MODEL, weights: str | None = None,
+               input_shape: Sequence[int] | None = None, trust_pickle: bool = False, *,
+               normalize: str | None = None) -> LoadedModel:
+    """Load a model from a spec string (see the module docstring).
+
+    ``weights``: a state dict file (.pth/.pt/.safetensors) replacing the model's weights.
+    ``input_shape``: the input shape without batch, e.g. (3, 224, 224), instead of the
+    source's. ``normalize``: None (the model's own, else none), "imagenet", "none" or
+    "MEAN,STD" numbers (one pair for every channel, or C means then C stds).
+    ``LoadedModel.notes`` says what was adapted on the way (e.g. a key prefix removed).
+    """
+    loaded = _source(spec, weights, input_shape, trust_pickle)
+    if input_shape is not None:
+        loaded = replace(loaded, input_shape=tuple(int(s) for s in input_shape))
+    if normalize is not None:
+        normalization, source = parse_normalize(normalize, channels_of(loaded.input_shape))
+        loaded = replace(loaded, normalization=normalization, normalization_source=source)
+    return loaded

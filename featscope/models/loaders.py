@@ -16,24 +16,30 @@ from torch import nn
 
 from ..errors import FeatscopeError, did_you_mean
 from .base import LoadedModel, Normalization
+from .hub import hub_offline, hub_unreachable
 from .imagenet import imagenet_class_names
 from .metadata import described
 from .weights import apply_weights
 
-OFFLINE_HINT = "pass a local state dict with --weights FILE (weights=FILE in Python)"
+OFFLINE_HINT = ("pass a local state dict with --weights FILE (weights=FILE in Python), or "
+                "random_weights=True in Python for an untrained model")
 
 
-def _download_error(source: str, name: str, error: Exception) -> FeatscopeError:
-    return FeatscopeError(f"cannot download {source} weights for {name!r} "
-                          f"({error.__class__.__name__}: {error}); {OFFLINE_HINT}")
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
-def torchvision_model(name: str, weights: str | None) -> LoadedModel:
-    """``torchvision:NAME``; input size, normalization and classes from its weights' metadata.
+def _download_error(source: str, name: str, reason: str) -> FeatscopeError:
+    return FeatscopeError(f"cannot download {source} weights for {name!r} ({reason}); "
+                          f"{OFFLINE_HINT}")
 
-    The metadata describes torchvision's own weights; a ``weights`` file is taken to be a
-    local copy or fine-tune of those (same preprocessing).
-    """
+
+def torchvision_model(name: str, weights: str | None = None,
+                      random_weights: bool = False) -> LoadedModel:
+    """``torchvision:NAME``; input size, normalization and classes from its default weights'
+    metadata, also with ``weights`` (a local copy or fine-tune of those: same preprocessing)
+    or ``random_weights`` (no download)."""
     try:
         import torchvision.models as tvm
     except ImportError:
@@ -44,14 +50,15 @@ def torchvision_model(name: str, weights: str | None) -> LoadedModel:
         raise FeatscopeError(f"unknown torchvision model {name!r}.{did_you_mean(name, available)}")
     default = tvm.get_model_weights(name).DEFAULT
     notes: tuple[str, ...] = ()
-    if weights is None:
+    if weights is None and not random_weights:
         try:
             module = tvm.get_model(name, weights=default)
         except Exception as error:  # urllib / hub errors when offline
-            raise _download_error("torchvision", name, error) from None
+            raise _download_error("torchvision", name, _first_line(error)) from None
     else:
         module = tvm.get_model(name, weights=None)
-        notes = apply_weights(module, weights)
+        if weights is not None:
+            notes = apply_weights(module, weights)
     preprocess = default.transforms()
     size = int(getattr(preprocess, "crop_size", [224])[0])
     classes = tuple(default.meta.get("categories") or imagenet_class_names())
@@ -60,8 +67,34 @@ def torchvision_model(name: str, weights: str | None) -> LoadedModel:
                        normalization_source="torchvision weights", notes=notes)
 
 
-def timm_model(name: str, weights: str | None) -> LoadedModel:
-    """``timm:NAME``; input size and normalization from timm's ``pretrained_cfg``."""
+def _timm_pretrained(name: str) -> nn.Module:
+    """timm's model with its pretrained weights. Those on the Hugging Face Hub (nearly all)
+    come from the local cache if there, else are downloaded after one quick check that the
+    Hub answers; others are downloaded by timm (through torch hub's cache)."""
+    import timm
+
+    cfg = timm.models.get_pretrained_cfg(name)
+    if cfg is None or not (cfg.hf_hub_id or cfg.url or cfg.file):
+        raise FeatscopeError(f"timm has no pretrained weights for {name!r}; {OFFLINE_HINT}")
+    if cfg.hf_hub_id:
+        try:
+            with hub_offline():
+                return timm.create_model(name, pretrained=True)
+        except Exception:  # not in the cache: try the network below
+            pass
+        reason = hub_unreachable(cfg.hf_hub_id)
+        if reason is not None:
+            raise _download_error("timm", name, f"{reason}; not in the local Hugging Face "
+                                                "cache either")
+    try:
+        return timm.create_model(name, pretrained=True)
+    except Exception as error:  # huggingface_hub / urllib errors
+        raise _download_error("timm", name, _first_line(error)) from None
+
+
+def timm_model(name: str, weights: str | None = None, random_weights: bool = False) -> LoadedModel:
+    """``timm:NAME``; input size and normalization from timm's ``pretrained_cfg``, also with
+    ``weights`` or ``random_weights`` (no download)."""
     try:
         import timm
     except ImportError:
@@ -70,14 +103,12 @@ def timm_model(name: str, weights: str | None) -> LoadedModel:
         hint = did_you_mean(name, timm.list_models())
         raise FeatscopeError(f"unknown timm model {name!r}.{hint}")
     notes: tuple[str, ...] = ()
-    if weights is None:
-        try:
-            module = timm.create_model(name, pretrained=True)
-        except Exception as error:  # huggingface_hub / urllib errors when offline
-            raise _download_error("timm", name, error) from None
+    if weights is None and not random_weights:
+        module = _timm_pretrained(name)
     else:
         module = timm.create_model(name, pretrained=False)
-        notes = apply_weights(module, weights)
+        if weights is not None:
+            notes = apply_weights(module, weights)
     classes = imagenet_class_names() if getattr(module, "num_classes", 0) == 1000 else None
     return replace(described(module, f"timm:{name}"), class_names=classes, notes=notes)
 

@@ -14,7 +14,9 @@ Model specs understood by ``load_model``:
   input size and normalization from the weights' metadata;
 - a file path: a TorchScript archive, an ONNX file, or a pickled ``nn.Module`` (only with
   ``trust_pickle=True``: unpickling runs the file's code);
-- ``package.module:factory``: a callable returning an ``nn.Module``, plus ``weights=FILE``.
+- ``package.module:factory`` or ``path/to/file.py:factory``: a zero-argument callable returning
+  an ``nn.Module``, plus ``weights=FILE``; input size and normalization from what the module
+  declares (an ``input_shape`` / ``normalization`` attribute, timm's ``pretrained_cfg``).
 """
 
 from __future__ import annotations
@@ -25,10 +27,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from ..errors import FeatscopeError
-from . import loaders
+from . import factories, loaders
 from .base import IDENTITY_SOURCE, LoadedModel, Normalization, identity_normalization
 from .efficientnet_lite import LITE0_STAGES, LITE1_STAGES, EfficientNetLite, StageSpec
 from .imagenet import imagenet_class_names
@@ -92,14 +93,7 @@ def _with_weights(loaded: LoadedModel, weights: str | None) -> LoadedModel:
 
 def _factory(spec: str, weights: str | None,
              input_shape: Sequence[int] | None) -> LoadedModel:
-    module_name, _, attr = spec.partition(":")
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as error:
-        raise FeatscopeError(f"cannot import {spec!r}: {error}") from None
-    module = factory()
-    if not isinstance(module, nn.Module):
-        raise FeatscopeError(f"{spec!r} returned {type(module).__name__}, not a torch.nn.Module")
+    module = factories.build(spec)
     notes = apply_weights(module, weights) if weights is not None else ()
     return replace(described(module, spec, input_shape), notes=notes)
 
@@ -114,7 +108,7 @@ def _source(spec: str, weights: str | None, input_shape: Sequence[int] | None,
     if spec.startswith("timm:"):
         return loaders.timm_model(spec.split(":", 1)[1], weights, random_weights)
     path = Path(spec)
-    is_file, is_factory = path.is_file(), ":" in spec and "/" not in spec
+    is_file, is_factory = path.is_file(), factories.is_factory_spec(spec)
     if (is_file or is_factory) and random_weights:
         raise FeatscopeError("random_weights=True applies to the built-in models, "
                              "torchvision:NAME and timm:NAME; a file or factory model comes "

@@ -12,8 +12,9 @@ Model specs understood by ``load_model``:
 - ``torchvision:NAME`` / ``timm:NAME``: an architecture with its pretrained weights (from the
   local cache, else downloaded when reachable), ``weights=FILE`` or ``random_weights=True``;
   input size and normalization from the weights' metadata;
-- a file path: a TorchScript archive, an ONNX file, or a pickled ``nn.Module`` (only with
-  ``trust_pickle=True``: unpickling runs the file's code);
+- a file, recognized by its content: a ``torch.export`` program (``.pt2``, inner layers
+  probe-able), a TorchScript archive, an ONNX file, or a pickled ``nn.Module`` (only with
+  ``trust_pickle=True``: unpickling runs the file's code); ``weights=FILE`` replaces its own;
 - ``package.module:factory`` or ``path/to/file.py:factory``: a zero-argument callable returning
   an ``nn.Module``, plus ``weights=FILE``; input size and normalization from what the module
   declares (an ``input_shape`` / ``normalization`` attribute, timm's ``pretrained_cfg``).
@@ -114,7 +115,7 @@ def _source(spec: str, weights: str | None, input_shape: Sequence[int] | None,
                              "torchvision:NAME and timm:NAME; a file or factory model comes "
                              "with its own weights")
     if is_file:
-        return loaders.model_file(path, input_shape, trust_pickle)
+        return loaders.model_file(path, input_shape, trust_pickle, weights)
     if is_factory:
         return _factory(spec, weights, input_shape)
     raise FeatscopeError(

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..errors import FeatscopeError
 from ..probing import resolve_layer
-from . import LoadedModel
+from .base import LoadedModel
 
 
 class Adapter(nn.Module):

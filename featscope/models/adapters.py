@@ -33,6 +33,10 @@ class Adapter(nn.Module):
         # The wrapped model's paths, not "model.<path>": layer names stay the user's.
         return self.model.named_modules(memo, prefix, remove_duplicate)
 
+    def get_submodule(self, target: str) -> nn.Module:
+        # The same paths as named_modules: "" is the wrapped model.
+        return self.model.get_submodule(target)
+
 
 def output_keys(output: object) -> list[str]:
     """The keys ``select_output`` accepts for a model output (empty for a plain tensor)."""

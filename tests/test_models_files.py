@@ -121,6 +121,22 @@ def test_program_with_dynamic_batch_runs_directly(tmp_path):
     assert torch.allclose(loaded.module(x), model(x), atol=1e-5)
 
 
+def test_program_saved_without_example_inputs_takes_its_shape_from_input_shape(tmp_path):
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    dims = {0: torch.export.Dim("batch"), 2: torch.export.Dim("height", min=4),
+            3: torch.export.Dim("width", min=4)}
+    program = torch.export.export(model.eval(), (torch.rand(2, 3, 8, 8),),
+                                  dynamic_shapes=(dims,))
+    program.example_inputs = None
+    torch.export.save(program, str(tmp_path / "bare.pt2"))
+    with pytest.raises(FeatscopeError, match="keeps no example inputs.*give --input-shape"):
+        fs.load_model(str(tmp_path / "bare.pt2"))
+    loaded = fs.load_model(str(tmp_path / "bare.pt2"), input_shape=(3, 16, 16))
+    assert loaded.input_shape == (3, 16, 16)
+    x = torch.rand(3, 3, 16, 16)
+    assert torch.allclose(loaded.module(x), model(x), atol=1e-5)
+
+
 def test_input_shape_that_the_program_cannot_take_is_refused(tmp_path):
     path = exported(tiny(), tmp_path / "tiny.pt2", torch.rand(1, 3, 32, 32))
     with pytest.raises(FeatscopeError, match=r"exported for inputs \(3, 32, 32\)"):

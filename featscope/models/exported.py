@@ -156,18 +156,35 @@ def _input_values(program: torch.export.ExportedProgram) -> list[object]:
             if node.op == "placeholder" and node.name in names]
 
 
-def _example_inputs(program: torch.export.ExportedProgram, path: Path) -> tuple[torch.Tensor, ...]:
+def _stand_in(value: torch.Tensor, shape: Sequence[int] | None) -> torch.Tensor | None:
+    """Zeros shaped as an input's recorded fake value: a dynamic batch as 1, other dynamic
+    dims from ``shape`` (no batch dim); None when they are dynamic and ``shape`` is None."""
+    batch = value.shape[0] if isinstance(value.shape[0], int) else 1
+    rest = tuple(value.shape[1:])
+    if not all(isinstance(d, int) for d in rest):
+        if shape is None:
+            return None
+        rest = tuple(shape)
+    return torch.zeros((batch, *rest), dtype=value.dtype)
+
+
+def _example_inputs(program: torch.export.ExportedProgram, path: Path,
+                    input_shape: Sequence[int] | None) -> tuple[torch.Tensor, ...]:
     """The example inputs the program was exported with (B, ...), or stand-ins of their
-    recorded shapes when the file kept none."""
+    recorded shapes when the file kept none (``input_shape`` for the first input's dynamic
+    dims)."""
     saved = program.example_inputs
     if saved is not None and saved[0] and all(isinstance(a, torch.Tensor) for a in saved[0]):
         return tuple(saved[0])
     values = _input_values(program)
-    if not values or not all(isinstance(v, torch.Tensor) and
-                             all(isinstance(d, int) for d in v.shape) for v in values):
+    if not values or not all(isinstance(v, torch.Tensor) for v in values):
+        raise FeatscopeError(f"torch.export file {str(path)!r} records no tensor inputs")
+    stand_ins = [_stand_in(v, input_shape if i == 0 else None) for i, v in enumerate(values)]
+    if any(s is None for s in stand_ins):
         raise FeatscopeError(f"torch.export file {str(path)!r} keeps no example inputs and has "
-                             "dynamic input dims; give --input-shape (no batch dim)")
-    return tuple(torch.zeros(tuple(v.shape), dtype=v.dtype) for v in values)
+                             "dynamic input dims: give --input-shape (no batch dim) for its "
+                             "first input; other inputs need fixed dims")
+    return tuple(stand_ins)  # type: ignore[arg-type]
 
 
 def _static_batch(program: torch.export.ExportedProgram) -> int | None:
@@ -242,7 +259,7 @@ def exported_program_model(path: Path, input_shape: Sequence[int] | None = None,
     shape from the program's example inputs unless given. No normalization: a program keeps
     no Python attributes that could declare one (give ``normalize``)."""
     program = _load(path)
-    examples = _example_inputs(program, path)
+    examples = _example_inputs(program, path, input_shape)
     shape = _input_shape(program, examples[0], input_shape, path)
     try:
         module = torch.export.unflatten(program)
@@ -257,7 +274,7 @@ def exported_program_model(path: Path, input_shape: Sequence[int] | None = None,
         if not batch_generic(module, examples):
             module.check_input_constraints = True
             module = FixedBatch(module, batch)
-            notes += (f"{str(path)!r} was exported for batch size {batch} only and runs batch "
-                      f"by batch (slower); {DYNAMIC_HINT}",)
+            notes += (f"{str(path)!r} was exported for batch size {batch} only, so a batch "
+                      f"runs in slices of {batch} (slower); {DYNAMIC_HINT}",)
     return LoadedModel(module.eval(), str(path), shape, identity_normalization(channels_of(shape)),
                        normalization_source=IDENTITY_SOURCE, notes=notes)

@@ -156,6 +156,24 @@ def test_output_selection(factory, key):
     rendered_improves(loaded, fs.class_logit(4))
 
 
+def test_adapted_model_with_batch_norms_renders_with_them_folded():
+    class ConvBN(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+            self.head = torch.nn.Linear(4, 5)
+
+        def forward(self, x):
+            features = self.features(x)
+            return {"logits": self.head(features.mean((2, 3))), "features": features}
+
+    model = ConvBN().eval()
+    loaded = adapt(fs.LoadedModel(model, "m", (3, 8, 8)), output="logits")
+    # Folding looks layers up by their named_modules() paths, which an adapter keeps.
+    assert loaded.module.get_submodule("features.1") is model.features[1]
+    rendered_improves(loaded, fs.class_logit(4))
+
+
 def test_unknown_output_key_lists_valid_ones():
     loaded = adapt(fs.LoadedModel(zoo.DictOutput(), "m", (3, 8, 8)), output="probs")
     with pytest.raises(FeatscopeError, match="features, logits"):

@@ -58,6 +58,7 @@ def test_timm_offline_says_to_pass_weights(monkeypatch):
     def offline(*args, **kwargs):
         raise OSError("no network")
     monkeypatch.setattr(builder, "load_pretrained", offline)
+    monkeypatch.setattr("huggingface_hub.get_hf_file_metadata", offline)  # the one quick check
     with pytest.raises(FeatscopeError, match="--weights FILE"):
         fs.load_model("timm:test_resnet")
 
@@ -152,6 +153,24 @@ def test_output_selection(factory, key):
     loaded = adapt(fs.LoadedModel(model, "m", (3, 8, 8)), output=key)
     assert loaded.module(torch.zeros(1, 3, 8, 8)).shape == (1, 5)
     assert "head" in dict(loaded.module.named_modules())  # the user's layer names
+    rendered_improves(loaded, fs.class_logit(4))
+
+
+def test_adapted_model_with_batch_norms_renders_with_them_folded():
+    class ConvBN(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+            self.head = torch.nn.Linear(4, 5)
+
+        def forward(self, x):
+            features = self.features(x)
+            return {"logits": self.head(features.mean((2, 3))), "features": features}
+
+    model = ConvBN().eval()
+    loaded = adapt(fs.LoadedModel(model, "m", (3, 8, 8)), output="logits")
+    # Folding looks layers up by their named_modules() paths, which an adapter keeps.
+    assert loaded.module.get_submodule("features.1") is model.features[1]
     rendered_improves(loaded, fs.class_logit(4))
 
 

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..errors import FeatscopeError
 from ..engine.probing import resolve_layer
-from . import LoadedModel
+from .base import LoadedModel
 
 
 class Adapter(nn.Module):
@@ -32,6 +32,10 @@ class Adapter(nn.Module):
     def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
         # The wrapped model's paths, not "model.<path>": layer names stay the user's.
         return self.model.named_modules(memo, prefix, remove_duplicate)
+
+    def get_submodule(self, target: str) -> nn.Module:
+        # The same paths as named_modules: "" is the wrapped model.
+        return self.model.get_submodule(target)
 
 
 def output_keys(output: object) -> list[str]:

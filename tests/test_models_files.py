@@ -92,7 +92,7 @@ def test_search_on_a_batch_1_program_matches_the_python_model(tmp_path):
 def test_command_line_lists_and_renders_the_layers_of_a_batch_1_program(tmp_path):
     from typer.testing import CliRunner
 
-    from featscope.cli.common import app
+    from featscope.cli import app
     path = exported(Features(), tmp_path / "f.pt2", torch.rand(1, 3, 8, 8))
     listing = CliRunner().invoke(app, ["layers", "--model", path])
     assert listing.exit_code == 0 and "features.2" in listing.output

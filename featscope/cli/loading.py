@@ -64,22 +64,25 @@ def load_adapted(model: ModelOptions, given: InputOptions | None = None) -> Adap
     given = given or InputOptions()
     shapes = [parse_shape(s) for s in model.input_shape or []]
     bounds = inputs.read_bounds(given.bounds) if given.bounds else None
-    extra = {k: v for k, v in (("normalize", model.normalize),
-                                ("random_weights", model.random_weights)) if v}  # MERGE: models
     loaded = load_model(model.model, weights=str(model.weights) if model.weights else None,
                         input_shape=shapes[0] if len(shapes) == 1 else None,
-                        trust_pickle=model.trust_pickle, **extra)
-    if bounds is not None and not shapes and getattr(loaded, "input_shape_source", "") == "guess":
-        shapes = [(len(bounds.names),)]  # a model that does not say its input: one per bound
+                        trust_pickle=model.trust_pickle, normalize=model.normalize,
+                        random_weights=model.random_weights)
+    notes = list(loaded.notes)
+    if loaded.input_shape_guessed and not shapes:
+        if bounds is not None:  # a model that does not say its input: one feature per bound
+            shapes = [(len(bounds.names),)]
+        else:
+            notes.append(f"the model does not say its input shape: assuming "
+                         f"{'x'.join(map(str, loaded.input_shape))} (give --input-shape "
+                         "otherwise)")
     loaded = adapt(loaded, output=model.output, search_input=model.search_input,
                    input_shapes=shapes, embedding=given.embedding,
                    fixed_inputs=str(model.fixed_inputs) if model.fixed_inputs else None,
                    seq_len=given.seq_len)
     output = check_forward(loaded)
-    notes = []
-    source = getattr(loaded, "normalization_source", None)
-    if loaded.is_image and source:
-        notes.append(f"input normalization: {source}")
+    if loaded.is_image:
+        notes.append(f"input normalization: {loaded.normalization_source}")
     kind = _input_kind(given, loaded, bounds, notes)
     return Adapted(loaded, kind, output, notes)
 

@@ -25,7 +25,7 @@ import typer
 from ..engine.model import PRECISIONS
 from ..errors import FeatscopeError
 from ..inputs.base import KINDS
-from ..models import DEFAULT_MODEL
+from ..models import DEFAULT_MODEL, MODEL_SPEC_HELP
 from ..objectives.features import POOLS
 from ..objectives.penalties import DEFAULT_CLOSENESS, DEFAULT_DIVERSITY
 from ..params.base import PARAMETERIZATIONS
@@ -148,10 +148,6 @@ class ExamplesOptions:
 def _option(*names: str, help: str) -> typer.models.OptionInfo:
     return typer.Option(*names, help=help)
 
-
-MODEL_SPEC_HELP = ("efficientnet_lite0 (default), efficientnet_lite1, torchvision:NAME, timm:NAME, "
-                   "a model file (.pt2 torch.export, TorchScript, pickled module with "
-                   "--trust-pickle, .onnx), or package.module:factory / ./file.py:factory")
 
 # name -> (annotation, default): each option's one declaration.
 OPTIONS: dict[str, tuple[Any, Any]] = {

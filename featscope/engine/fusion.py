@@ -124,4 +124,5 @@ def _restore(model: nn.Module, originals: dict[str, nn.Module]) -> None:
 
 def _set(model: nn.Module, path: str, module: nn.Module) -> None:
     parent, _, leaf = path.rpartition(".")
-    setattr(model.get_submodule(parent) if parent else model, leaf, module)
+    # get_submodule("") is the model itself, or the model an adapter wraps.
+    setattr(model.get_submodule(parent), leaf, module)

@@ -152,7 +152,8 @@ def load_model(spec: str = DEFAULT_MODEL, weights: str | None = None,
         raise FeatscopeError("give either weights=FILE or random_weights=True, not both")
     loaded = _source(spec, weights, input_shape, trust_pickle, random_weights)
     if input_shape is not None:
-        loaded = replace(loaded, input_shape=tuple(int(s) for s in input_shape))
+        loaded = replace(loaded, input_shape=tuple(int(s) for s in input_shape),
+                         input_shape_guessed=False)
     if normalize is not None:
         normalization, source = parse_normalize(normalize, channels_of(loaded.input_shape))
         loaded = replace(loaded, normalization=normalization, normalization_source=source)

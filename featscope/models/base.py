@@ -50,6 +50,7 @@ class LoadedModel:
     class_names: tuple[str, ...] | None = None
     normalization_source: str = "given to LoadedModel"
     notes: tuple[str, ...] = ()
+    input_shape_guessed: bool = False  # nothing said the input shape: DEFAULT_INPUT_SHAPE
 
     @property
     def is_image(self) -> bool:

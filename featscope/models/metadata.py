@@ -148,9 +148,9 @@ def described(module: nn.Module, name: str,
               input_shape: Sequence[int] | None = None) -> LoadedModel:
     """``module`` in eval mode, with the input shape and normalization it declares (else
     ``DEFAULT_INPUT_SHAPE`` and none); ``input_shape`` overrides its own."""
-    shape = tuple(int(s) for s in input_shape or input_shape_from_module(module)
-                  or DEFAULT_INPUT_SHAPE)
+    declared = input_shape or input_shape_from_module(module)
+    shape = tuple(int(s) for s in declared or DEFAULT_INPUT_SHAPE)
     normalization, source = (normalization_from_module(module)
                              or (identity_normalization(channels_of(shape)), IDENTITY_SOURCE))
     return LoadedModel(module.eval(), name, shape, normalization,
-                       normalization_source=source)
+                       normalization_source=source, input_shape_guessed=declared is None)

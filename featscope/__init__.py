@@ -17,15 +17,51 @@ The package, from the bottom up (``docs/architecture.md`` draws the data flow):
 
 from .analysis.examples import top_examples
 from .drawing.grid import grid
-from .engine import (MODEL_OUTPUT, GradientSearch, NonFiniteError, Probe, SearchModel,
-                     SearchResult, ascend, descend, frozen, list_layers, search)
+from .engine import (
+                     MODEL_OUTPUT,
+                     GradientSearch,
+                     NonFiniteError,
+                     Probe,
+                     SearchModel,
+                     SearchResult,
+                     ascend,
+                     descend,
+                     frozen,
+                     list_layers,
+                     search,
+)
 from .errors import FeatscopeError
 from .models import LoadedModel, Normalization, load_model
-from .objectives import (IMAGE, Channel, ClassLogit, ClassProbability, Closeness, Custom,
-                         Direction, Diversity, Neuron, Objective, channel, class_logit,
-                         class_probability, custom, direction, neuron)
-from .rendering import (AUTO, PRESETS, Recipe, RenderError, RenderResult, accentuate,
-                        default_batch_size, preset_for, register_preset, render)
+from .objectives import (
+                     IMAGE,
+                     Channel,
+                     ClassLogit,
+                     ClassProbability,
+                     Closeness,
+                     Custom,
+                     Direction,
+                     Diversity,
+                     Neuron,
+                     Objective,
+                     channel,
+                     class_logit,
+                     class_probability,
+                     custom,
+                     direction,
+                     neuron,
+)
+from .rendering import (
+                     AUTO,
+                     PRESETS,
+                     Recipe,
+                     RenderError,
+                     RenderResult,
+                     accentuate,
+                     default_batch_size,
+                     preset_for,
+                     register_preset,
+                     render,
+)
 
 __all__ = [
     "FeatscopeError", "LoadedModel", "Normalization", "load_model", "Objective", "Channel",

@@ -1,7 +1,6 @@
 """Resumable rendering through the results store: an interrupted run keeps its finished
 batches; a rerun renders only what is missing; other settings never reuse a result."""
 
-import json
 
 import pytest
 import torch

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 import featscope as fs
 from featscope import FeatscopeError, inputs
-from featscope.files import writing as outputs
 from featscope.cli import app
+from featscope.files import writing as outputs
 from featscope.rendering import render as render_units
 
 from . import zoo

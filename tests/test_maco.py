@@ -7,9 +7,9 @@ from PIL import Image
 
 import featscope as fs
 from featscope import params
-from featscope.transforms.crops import CropSchedule, crop_views
-from featscope.params.spectrum import natural_spectrum, rfft_magnitude, spectrum_from_folder
 from featscope.inputs.image import with_alpha
+from featscope.params.spectrum import natural_spectrum, rfft_magnitude, spectrum_from_folder
+from featscope.transforms.crops import CropSchedule, crop_views
 
 from .models import ConvNet
 

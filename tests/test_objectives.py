@@ -3,8 +3,8 @@ import torch
 
 import featscope as fs
 from featscope import FeatscopeError
-from featscope.objectives import batch_scores
 from featscope.engine.probing import MODEL_OUTPUT
+from featscope.objectives import batch_scores
 
 
 def acts_4d():

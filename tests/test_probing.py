@@ -4,7 +4,7 @@ import torch
 from featscope import FeatscopeError, Probe, frozen, list_layers
 from featscope.engine.probing import MODEL_OUTPUT
 
-from .models import ConvNet, MLP
+from .models import MLP, ConvNet
 
 
 def test_hooks_only_on_probed_layers_and_removed_even_on_error():

@@ -5,9 +5,9 @@ import torch
 from torch import nn
 
 import featscope as fs
+from featscope.engine.warmup import LeakyGradients
 from featscope.objectives import DEFAULT_DIVERSITY
 from featscope.rendering import accentuate
-from featscope.engine.warmup import LeakyGradients
 
 from .models import ConvNet
 

@@ -5,7 +5,7 @@ from torch import nn
 import featscope as fs
 from featscope import FeatscopeError
 
-from .models import ChannelsLast, ConvNet, DetachedBranch, LinearUnit, MLP
+from .models import MLP, ChannelsLast, ConvNet, DetachedBranch, LinearUnit
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -6,8 +6,8 @@ from PIL import Image
 
 import featscope as fs
 from featscope import FeatscopeError
-from featscope.engine.probing import LayerInfo
 from featscope.drawing.grid import grid, label_height, overview, png_bytes
+from featscope.engine.probing import LayerInfo
 from featscope.views.selection import parse_units, spread_layers
 
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255)]

@@ -13,7 +13,7 @@ import numpy as np
 import skimage.data
 import torch
 
-from featscope.spectrum import spectrum_from_images
+from featscope.params.spectrum import spectrum_from_images
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field",
           "immunohistochemistry")

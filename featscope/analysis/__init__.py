@@ -3,8 +3,16 @@
 
 from .classify import probabilities
 from .examples import Example, Examples, cached_examples, crop, peak_box, top_examples
-from .metrics import (THUMBNAILS, Transfer, activation_ratio, natural_maxima, objective_values,
-                      robustness, thumbnail, transferability)
+from .metrics import (
+                      THUMBNAILS,
+                      Transfer,
+                      activation_ratio,
+                      natural_maxima,
+                      objective_values,
+                      robustness,
+                      thumbnail,
+                      transferability,
+)
 
 __all__ = ["probabilities", "Example", "Examples", "cached_examples", "crop", "peak_box",
            "top_examples", "THUMBNAILS", "Transfer", "activation_ratio", "natural_maxima",

@@ -29,7 +29,6 @@ from ..progress import progress_bar
 from ..rendering.plan import INFERENCE_BATCH
 
 
-
 @dataclass(frozen=True)
 class Example:
     path: str  # the image file

@@ -8,8 +8,14 @@ import typer
 
 from ..objectives.targets import SYNTAX
 from .app import log
-from .options import (AccentOptions, InputOptions, ModelOptions, OutputOptions, RenderOptions,
-                      command)
+from .options import (
+    AccentOptions,
+    InputOptions,
+    ModelOptions,
+    OutputOptions,
+    RenderOptions,
+    command,
+)
 from .session import Job, value_text
 
 

@@ -34,8 +34,15 @@ from ..store.store import ResultStore, StoredUnit, readable
 from ..store.summary import Summary, row_of
 from .app import UnitsFailed, log, warn
 from .loading import Adapted, load_adapted
-from .options import (OPTIONS, AccentOptions, ExamplesOptions, InputOptions, ModelOptions,
-                      OutputOptions, RenderOptions)
+from .options import (
+    OPTIONS,
+    AccentOptions,
+    ExamplesOptions,
+    InputOptions,
+    ModelOptions,
+    OutputOptions,
+    RenderOptions,
+)
 
 
 def _identity(path: Path | None) -> object:

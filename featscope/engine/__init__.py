@@ -4,7 +4,15 @@ on chosen layers, and what is done to a frozen model for the length of a search.
 from .device import module_device, resolve_device
 from .gradient import GradientSearch, NonFiniteError, SearchResult, ascend, descend, search
 from .model import PRECISIONS, Precision, SearchModel, channels_last_helps, check_precision
-from .probing import MODEL_OUTPUT, LayerInfo, Probe, first_tensor, frozen, list_layers, resolve_layer
+from .probing import (
+           MODEL_OUTPUT,
+           LayerInfo,
+           Probe,
+           first_tensor,
+           frozen,
+           list_layers,
+           resolve_layer,
+)
 
 __all__ = ["module_device", "resolve_device", "GradientSearch", "NonFiniteError", "SearchResult",
            "ascend", "descend", "search", "PRECISIONS", "Precision", "SearchModel",

@@ -19,8 +19,8 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from ..errors import FeatscopeError
 from ..engine.probing import resolve_layer
+from ..errors import FeatscopeError
 from .base import LoadedModel
 
 

@@ -2,9 +2,27 @@
 functions), the penalties and priors added to it, and how a batch of them is scored."""
 
 from .base import IMAGE, Activations, Constant, Objective, Scaled, Sum, as_objective
-from .features import (POOLS, Channel, ClassLogit, ClassProbability, Custom, Direction, Neuron,
-                       Pool, channel, check_feature, check_pool, class_index, class_logit,
-                       class_probability, custom, direction, features_first, neuron, pool_map)
+from .features import (
+                       POOLS,
+                       Channel,
+                       ClassLogit,
+                       ClassProbability,
+                       Custom,
+                       Direction,
+                       Neuron,
+                       Pool,
+                       channel,
+                       check_feature,
+                       check_pool,
+                       class_index,
+                       class_logit,
+                       class_probability,
+                       custom,
+                       direction,
+                       features_first,
+                       neuron,
+                       pool_map,
+)
 from .penalties import DEFAULT_CLOSENESS, DEFAULT_DIVERSITY, Closeness, Diversity, gram, similarity
 from .scoring import BatchScorer, Scores, batch_scores
 from .targets import SYNTAX, parse_target

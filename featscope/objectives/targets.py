@@ -16,7 +16,7 @@ from torch import nn
 from ..engine.probing import resolve_layer
 from ..errors import FeatscopeError
 from .base import Objective
-from .features import ClassLogit, ClassProbability, Channel, Neuron, Pool, class_index
+from .features import Channel, ClassLogit, ClassProbability, Neuron, Pool, class_index
 
 SYNTAX = "LAYER:K, LAYER:K@Y,X, logit:K or prob:K (K a number, or a class name for logit/prob)"
 _INT = re.compile(r"^\d+$")

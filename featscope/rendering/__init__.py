@@ -4,10 +4,31 @@ input, the search of one batch, recovery from failures, and ``render`` over a re
 from .api import accentuate, as_loaded, render
 from .batch import SearchSettings, never_activated, render_batch
 from .pipeline import Parameterize, Pipeline, keras_deprocess
-from .plan import (ACCELERATOR_BATCH, CPU_BATCH_ELEMENTS, Batch, Unit, check_batch_size,
-                   default_batch_size, make_units, plan_batches)
-from .recipes import (AUTO, CLASS_PRESET, OPTIMIZERS, PRESETS, UNIT_PRESET, Recipe, check_preset,
-                      image_size, model_size, preset_for, recipe, recipes_of, register_preset)
+from .plan import (
+                   ACCELERATOR_BATCH,
+                   CPU_BATCH_ELEMENTS,
+                   Batch,
+                   Unit,
+                   check_batch_size,
+                   default_batch_size,
+                   make_units,
+                   plan_batches,
+)
+from .recipes import (
+                   AUTO,
+                   CLASS_PRESET,
+                   OPTIMIZERS,
+                   PRESETS,
+                   UNIT_PRESET,
+                   Recipe,
+                   check_preset,
+                   image_size,
+                   model_size,
+                   preset_for,
+                   recipe,
+                   recipes_of,
+                   register_preset,
+)
 from .recovery import render_robustly
 from .results import RenderError, RenderResult, UnitResult
 

@@ -1,9 +1,23 @@
 """Transforms: random changes of the image at each step (robustness), as plain functions of
 (images, randomness), and MACO's crop views of a canvas."""
 
-from .affine import (LUCID_DEGREES, LUCID_SCALES, Transform, compose, identity, jitter,
-                     lucid_transforms, pad, per_image, random_affine, random_rotate, random_scale,
-                     resize, resize_to, small_transforms)
+from .affine import (
+                     LUCID_DEGREES,
+                     LUCID_SCALES,
+                     Transform,
+                     compose,
+                     identity,
+                     jitter,
+                     lucid_transforms,
+                     pad,
+                     per_image,
+                     random_affine,
+                     random_rotate,
+                     random_scale,
+                     resize,
+                     resize_to,
+                     small_transforms,
+)
 from .crops import FILL, MAX_SIDE, CropSchedule, crop_views
 
 __all__ = ["LUCID_DEGREES", "LUCID_SCALES", "Transform", "compose", "identity", "jitter",

@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from ..errors import FeatscopeError
 from ..randomness import UnitRandom, per_element
 
-
 MAX_SIDE = 1.5  # crop side / canvas side: above 1 a view shows the canvas smaller, on grey
 FILL = 0.5  # what a view shows outside the canvas (Lucid's padding grey)
 

@@ -25,10 +25,10 @@ import torch
 from PIL import Image, ImageDraw
 
 import featscope as fs
-from featscope import metrics
+from featscope.analysis import metrics
+from featscope.engine import resolve_device
+from featscope.files import to_pil
 from featscope.models.imagenet import imagenet_class_names
-from featscope.outputs import to_pil
-from featscope.render import recipe, resolve_device
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry")
@@ -74,14 +74,12 @@ def measure(lite0, lite1, classes, images, naturals) -> dict:
             **transfer.summary()}
 
 
-def render_preset(lite0, name: str, classes, steps: int, device: str, views_per_batch: int):
+def render_preset(lite0, name: str, classes, steps: int, device: str):
     preset, overrides = ("featscope", CANDIDATES[name]) if name in CANDIDATES else (name, {})
-    chosen = recipe(preset, **overrides)
-    # On a CPU the default batch (one 224 px image's worth) is the fastest.
-    batch = None if device == "cpu" else max(1, views_per_batch // max(1, chosen.crops))
     start = time.perf_counter()
+    # The batching plan's default batch size, as a user gets it.
     result = fs.render(lite0, [fs.class_logit(k) for k in classes], preset=preset, steps=steps,
-                       device=device, batch_size=batch, **overrides)
+                       device=device, **overrides)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     return result, time.perf_counter() - start
@@ -128,8 +126,6 @@ def main() -> None:
     parser.add_argument("--candidates", nargs="*", default=None,
                         help="also try these CANDIDATES (all if none named)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--views-per-batch", type=int, default=400,
-                        help="images (x crops) per forward pass; lower it if memory runs out")
     parser.add_argument("--out", type=Path, default=DOCS)
     args = parser.parse_args()
     device = str(resolve_device(args.device))
@@ -147,8 +143,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     results, rows = {}, {}
     for name in names:
-        result, seconds = render_preset(lite0, name, classes, args.steps, device,
-                                        args.views_per_batch)
+        result, seconds = render_preset(lite0, name, classes, args.steps, device)
         lite0.module.to(device)
         results[name] = {**measure(lite0, lite1, classes, result.images, naturals),
                          "seconds": seconds}

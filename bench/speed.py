@@ -66,29 +66,25 @@ MATCHED = {"crops": 0, "resolution": 128 / 224, "transform_strength": 224 / 128}
 def _raw_stepper(layer: str, batch: int, size: int, device: str, fold: bool,
                  context: ExitStack):
     """Forward to ``layer`` (stopping there) and backward to the input: the physical limit.
-    With ``fold``, the model as `render` runs it: batch norms folded into the convolutions,
-    and channels-last memory on a CPU. The model stays so until ``context`` closes."""
-    from featscope.fusion import batchnorms_folded
-    from featscope.probing import Probe, frozen
+    With ``fold``, the model as `render` runs it (``SearchModel``): batch norms folded into the
+    convolutions, and channels-last memory where that is faster. The model stays so until
+    ``context`` closes."""
+    from featscope.engine import SearchModel, channels_last_helps
     model = _model()
-    net = model.module.to(device)
+    target = torch.device(device)
     norm = model.normalization.to(device)
     x = torch.rand(batch, 3, size, size, device=device, requires_grad=True)
     rows = torch.arange(batch, device=device)
-    context.enter_context(frozen(net))
-    layout = torch.contiguous_format
-    if fold:
-        context.enter_context(batchnorms_folded(net, norm(x[:1]).detach(), [layer]))
-        if device == "cpu":
-            layout = torch.channels_last
-            net.to(memory_format=layout)
-    probe = context.enter_context(Probe(net, [layer]))
+    searching = context.enter_context(SearchModel(
+        model.module, target, [layer],
+        fold_example=(lambda: norm(x[:1]).detach()) if fold else None,
+        channels_last=fold and channels_last_helps(target, "float32")))
 
     def run(steps: int) -> list[float]:
         seconds = []
         for _ in range(steps):
             start = time.perf_counter()
-            act = probe.run(norm(x).contiguous(memory_format=layout))[layer]
+            act = searching.run(norm(x))[layer]
             act[rows, rows].mean().backward()
             x.grad = None
             _sync(device)
@@ -169,7 +165,7 @@ def case_quality(layer: str, channels: list[int], device: str, targets: list[flo
 
 def case_evaluate(layer: str, channels: list[int], images: str) -> dict:
     """Our model's activation of each channel on Lucent's final images (upsampled as Lucent)."""
-    from featscope.probing import Probe, frozen
+    from featscope.engine import Probe, frozen
     model = _model()
     pictures = torch.from_numpy(np.load(images)).permute(0, 3, 1, 2).float()
     pictures = F.interpolate(pictures, size=224, mode="bilinear", align_corners=True)

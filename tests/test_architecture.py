@@ -142,3 +142,16 @@ def test_step_hooks_run_before_and_after_each_step_and_can_be_removed():
     before.remove()
     search.step(lambda: -(v - 1) ** 2)
     assert seen == [("pre", 0), ("post", 0, (3,)), ("pre", 1), ("post", 1, (3,)), ("post", 2, (3,))]
+
+
+@pytest.mark.parametrize("module, name", [("featscope.dataset", "top_examples"),
+                                          ("featscope.accentuation", "accentuate"),
+                                          ("featscope.metrics", "robustness")])
+def test_documented_old_names_work_for_one_release_and_warn(module, name):
+    import importlib
+    import sys
+
+    sys.modules.pop(module, None)
+    with pytest.warns(DeprecationWarning, match=module):
+        old = importlib.import_module(module)
+    assert callable(getattr(old, name))

@@ -13,8 +13,8 @@ from ..files.writing import save_png
 from ..views.gallery import LayerEntry, UnitEntry, write_gallery
 from ..views.selection import choose_layers, class_targets, layer_infos
 from .app import log
-from .options import ExamplesOptions, ModelOptions, OutputOptions, RenderOptions, command
-from .overview import CountOption, LayersOption
+from .options import (ExamplesOptions, LayerOptions, ModelOptions, OutputOptions,
+                      RenderOptions, command)
 from .session import Job, value_text
 
 OVERVIEW_UNITS = 8  # units per layer in the index's overview figure
@@ -23,11 +23,7 @@ OVERVIEW_UNITS = 8  # units per layer in the index's overview figure
 @command("gallery")
 def gallery_command(
     model: ModelOptions, rendering: RenderOptions, output: OutputOptions,
-    examples: ExamplesOptions,
-    layers: LayersOption = None,
-    count: CountOption = 5,
-    per_layer: Annotated[int, typer.Option(
-        "--per-layer", help="units per layer (the first N)")] = 8,
+    which: LayerOptions, examples: ExamplesOptions,
     every: Annotated[bool, typer.Option("--all", help="every unit of each layer")] = False,
     classes: Annotated[Optional[str], typer.Option(
         "--classes", help="also render these classes, e.g. 1,207,goldfinch")] = None,
@@ -41,7 +37,8 @@ def gallery_command(
     """
     job = Job("gallery", model, rendering, output, examples=examples, copies_to_top=False)
     infos = layer_infos(job.loaded)
-    chosen = choose_layers(job.loaded, layers, count, None if every else per_layer, infos)
+    chosen = choose_layers(job.loaded, which.layers, which.count,
+                           None if every else which.per_layer, infos)
     targets = [f"{layer}:{k}" for layer, units in chosen.items() for k in units]
     sections = [(layer, [str(k) for k in units]) for layer, units in chosen.items()]
     if classes:

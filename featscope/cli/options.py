@@ -132,6 +132,15 @@ class OutputOptions:
 
 
 @dataclass
+class LayerOptions:
+    """Which layers to show, and how many units of each."""
+
+    layers: str | None = None
+    count: int = 5
+    per_layer: int = 8
+
+
+@dataclass
 class ExamplesOptions:
     """Dataset examples: the natural images that excite each unit most."""
 
@@ -250,6 +259,14 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
                          "(what every command does; the flag says so explicitly)")], False),
     "fresh": (Annotated[bool, _option(
         "--fresh", help="render every unit again, ignoring results already in --out")], False),
+    # layers
+    "layers": (Annotated[Optional[str], _option(
+        "--layers", help="comma-separated layers, low to high (default: --count layers spread "
+                         "evenly over the depth)")], None),
+    "count": (Annotated[int, _option(
+        "--count", help="how many layers to pick when --layers is not given")], 5),
+    "per_layer": (Annotated[int, _option(
+        "--per-layer", help="units shown per layer (the first N)")], 8),
     # dataset examples
     "images": (Annotated[Optional[Path], _option(
         "--images", help="a folder of images (searched recursively): show the top-k dataset "
@@ -258,7 +275,7 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
 }
 
 GROUPS = (ModelOptions, InputOptions, RenderOptions, AccentOptions, OutputOptions,
-          ExamplesOptions)
+          LayerOptions, ExamplesOptions)
 
 
 def command(name: str) -> Callable[[Callable], Callable]:

@@ -2,41 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
-
-import typer
-
 from ..drawing.grid import overview
 from ..files.writing import save_png
 from ..views.figures import examples_figure
 from ..views.selection import choose_layers
 from .app import log
-from .options import ExamplesOptions, ModelOptions, OutputOptions, RenderOptions, command
+from .options import (ExamplesOptions, LayerOptions, ModelOptions, OutputOptions,
+                      RenderOptions, command)
 from .session import Job, value_text
-
-LayersOption = Annotated[Optional[str], typer.Option(
-    "--layers", help="comma-separated layers, low to high (default: spread evenly over the "
-                     "depth)")]
-CountOption = Annotated[int, typer.Option(
-    "--count", help="how many layers to pick when --layers is not given")]
 
 
 @command("overview")
-def overview_command(
-    model: ModelOptions, rendering: RenderOptions, output: OutputOptions,
-    examples: ExamplesOptions,
-    layers: LayersOption = None,
-    count: CountOption = 5,
-    per_layer: Annotated[int, typer.Option(
-        "--per-layer", help="units shown per layer (the first N)")] = 8,
-) -> None:
+def overview_command(model: ModelOptions, rendering: RenderOptions, output: OutputOptions,
+                     which: LayerOptions, examples: ExamplesOptions) -> None:
     """Render a few units of layers from low to high, a row per layer.
 
     Writes overview.png, one PNG per unit and summary.json to --out. Running the same
     command again reuses the units already rendered.
     """
     job = Job("overview", model, rendering, output, examples=examples)
-    chosen = choose_layers(job.loaded, layers, count, per_layer)
+    chosen = choose_layers(job.loaded, which.layers, which.count, which.per_layer)
     objectives = job.objectives([f"{layer}:{k}" for layer, units in chosen.items()
                                  for k in units])
     stored = job.render(objectives)

@@ -10,19 +10,14 @@ import torch
 
 from ..drawing.plots import montage
 from ..files.writing import save_npy, save_png
-from ..params.base import Parameterization
-from ..params.tensors import tensor
-from ..randomness import UnitRandom
+from .raw import Raw
 
 
 @dataclass
-class Volume:
-    max_norm: float | None = None
-    name: str = "volume"
+class Volume(Raw):
+    """Searched as a raw tensor (optionally inside an L2 ball)."""
 
-    def parameterize(self, shape: tuple[int, ...], random: UnitRandom | torch.Generator,
-                     device: torch.device, sd: float = 0.01) -> Parameterization:
-        return tensor(shape, random=random, device=device, sd=sd, max_norm=self.max_norm)
+    name: str = "volume"
 
     def save(self, x: torch.Tensor, folder: Path, stem: str, **extras) -> dict[str, str]:
         """x: (C, D, H, W)."""

@@ -1,0 +1,11 @@
+"""Deprecated: ``featscope.metrics`` moved to ``featscope.analysis.metrics``; this name works
+for one release (0.2) and warns."""
+
+import warnings
+
+from .analysis.metrics import (THUMBNAILS, Transfer, activation_ratio,  # noqa: F401
+                                natural_maxima, objective_values, robustness, thumbnail,
+                                transferability)
+
+warnings.warn("featscope.metrics is deprecated and will be removed in 0.3; import from "
+              "featscope.analysis.metrics instead", DeprecationWarning, stacklevel=2)

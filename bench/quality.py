@@ -74,12 +74,12 @@ def measure(lite0, lite1, classes, images, naturals) -> dict:
             **transfer.summary()}
 
 
-def render_preset(lite0, name: str, classes, steps: int, device: str):
+def render_preset(lite0, name: str, classes, steps: int, device: str, seed: int = 0):
     preset, overrides = ("featscope", CANDIDATES[name]) if name in CANDIDATES else (name, {})
     start = time.perf_counter()
     # The batching plan's default batch size, as a user gets it.
     result = fs.render(lite0, [fs.class_logit(k) for k in classes], preset=preset, steps=steps,
-                       device=device, **overrides)
+                       device=device, seed=seed, **overrides)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     return result, time.perf_counter() - start
@@ -126,6 +126,7 @@ def main() -> None:
     parser.add_argument("--candidates", nargs="*", default=None,
                         help="also try these CANDIDATES (all if none named)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--seed", type=int, default=0, help="the renders' seed")
     parser.add_argument("--out", type=Path, default=DOCS)
     args = parser.parse_args()
     device = str(resolve_device(args.device))
@@ -138,12 +139,12 @@ def main() -> None:
     naturals = photos()
     machine = torch.cuda.get_device_name() if device.startswith("cuda") else \
         f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
-    settings = {"classes": len(classes), "steps": args.steps, "model": "efficientnet_lite0",
+    settings = {"classes": len(classes), "steps": args.steps, "seed": args.seed, "model": "efficientnet_lite0",
                 "judge": "efficientnet_lite1", "machine": machine}
     args.out.mkdir(parents=True, exist_ok=True)
     results, rows = {}, {}
     for name in names:
-        result, seconds = render_preset(lite0, name, classes, args.steps, device)
+        result, seconds = render_preset(lite0, name, classes, args.steps, device, args.seed)
         lite0.module.to(device)
         results[name] = {**measure(lite0, lite1, classes, result.images, naturals),
                          "seconds": seconds}

@@ -69,3 +69,34 @@ class DetachedBranch(nn.Module):
         with torch.no_grad():
             detached = self.const(features * 2)
         return features.mean() + detached.mean()
+
+
+def gabor_kernel(theta: float, frequency: float, size: int = 15, sigma: float = 3.0) -> torch.Tensor:
+    """(size, size) zero-mean Gabor filter: orientation ``theta`` (radians), ``frequency``
+    (cycles per pixel), Gaussian envelope of ``sigma`` px."""
+    import math
+    r = torch.arange(size).float() - size // 2
+    y, x = torch.meshgrid(r, r, indexing="ij")
+    along = x * math.cos(theta) + y * math.sin(theta)
+    kernel = torch.exp(-(x ** 2 + y ** 2) / (2 * sigma ** 2)) * torch.cos(
+        2 * math.pi * frequency * along)
+    return kernel - kernel.mean()
+
+
+class GaborUnits(nn.Module):
+    """Units whose optimum is known: ReLU of a Gabor filter (the same on R, G and B), mean
+    pooled by the objective: a grating of the filter's orientation and frequency."""
+
+    input_shape = (3, 48, 48)
+
+    def __init__(self, specs: list[tuple[float, float]]):
+        super().__init__()
+        self.specs = specs
+        self.conv = nn.Conv2d(3, len(specs), 15, bias=False)
+        with torch.no_grad():
+            for k, (theta, frequency) in enumerate(specs):
+                self.conv.weight[k] = gabor_kernel(theta, frequency)[None].expand(3, -1, -1) / 3
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.conv(x))

@@ -29,6 +29,7 @@ from ..files.images import load_image, mode_for
 from ..models import LoadedModel, Normalization, identity_normalization
 from ..objectives.base import Objective
 from ..objectives.penalties import DEFAULT_CLOSENESS, Closeness, Diversity
+from ..objectives.priors import BatchNormStatistics
 from ..progress import progress_bar
 from ..transforms.affine import resize_to
 from .batch import SearchSettings, render_batch
@@ -106,8 +107,11 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
             if on_step is not None:
                 on_step(step, values)
 
+        prior = BatchNormStatistics.of_model(loaded.module) if any(
+            b.recipe.bn_prior for b in batches) else None
         for batch in batches:
-            searched, batch_starts = _with_penalties(batch, loaded, starts, diversity_layer)
+            searched, batch_starts = _with_penalties(batch, loaded, starts, diversity_layer,
+                                                     prior)
             position = {u.label: i for i, u in enumerate(batch.units)}
 
             def run(part: Batch, recipe: Recipe) -> list[UnitResult]:
@@ -127,11 +131,12 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
 
 
 def _with_penalties(batch: Batch, loaded: LoadedModel, starts: torch.Tensor | None,
-                    diversity_layer: str | None
+                    diversity_layer: str | None, prior: BatchNormStatistics | None = None
                     ) -> tuple[list[Objective], torch.Tensor | None]:
-    """Each unit's search objective, its target minus its recipe's penalties (one closeness
-    term per start image and one diversity term per target, shared by the units that use
-    it), and the units' start images at the recipe's image size (B, C, h, w)."""
+    """Each unit's search objective, its target minus its recipe's penalties and priors (one
+    closeness term per start image, one diversity term per target and one batch-norm prior,
+    each shared by the units that use it, so evaluated once per step), and the units' start
+    images at the recipe's image size (B, C, h, w)."""
     recipe = batch.recipe
     sized = None
     if starts is not None:
@@ -149,6 +154,8 @@ def _with_penalties(batch: Batch, loaded: LoadedModel, starts: torch.Tensor | No
             layer = diversity_layer or sorted(unit.objective.layers)[0]
             term = diversity.setdefault(unit.name, Diversity(layer))
             objective = objective - recipe.diversity * term
+        if recipe.bn_prior and prior is not None:
+            objective = objective - recipe.bn_prior * prior
         objectives.append(objective)
     rows = None if sized is None else torch.stack([sized[u.start] for u in batch.units])
     return objectives, rows

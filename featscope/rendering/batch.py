@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -65,20 +65,22 @@ def render_batch(loaded: LoadedModel, batch: Batch, objectives: list[Objective],
         _check_dependency(batch, start.depends)
         initial = start.target.detach()
         del start  # its autograd graph holds every saved activation of that forward pass
-        search = GradientSearch(pipe.params, maximize=True, lr=recipe.lr,
-                                optimizer=OPTIMIZERS[recipe.optimizer],
-                                grad_norm=recipe.grad_norm, batched=True)
         history, moved = History(objective), Moved(pipe.params[0])
         transparency = Transparency(objective)
-        search.register_step_pre_hook(Schedule(pipe, model, recipe.warmup))
-        search.register_step_post_hook(history)
-        search.register_step_post_hook(moved)
-        if recipe.transparency:
-            search.register_step_post_hook(transparency)
-        if on_step is not None:
-            search.register_step_post_hook(Callback(on_step))
-        for _ in range(recipe.steps):
+        hooks = [history, moved] + ([transparency] if recipe.transparency else []) + (
+            [Callback(on_step)] if on_step is not None else [])
+        search = _search(pipe, recipe, hooks, pre=[Schedule(pipe, model, objective, recipe)])
+        for _ in range(recipe.steps - recipe.polish_steps):
             search.step(objective)
+        if recipe.polish_steps:
+            # The faithful finish: the image itself, in pixel space, without transforms.
+            objective.augment = False
+            model.end_warmup()
+            pipe.to_pixels()
+            moved.variable = pipe.params[0]
+            search = _search(pipe, replace(recipe, lr=recipe.polish_lr or recipe.lr), hooks)
+            for _ in range(recipe.polish_steps):
+                search.step(objective)
         with torch.no_grad():
             final = objective.scores(augment=False).target
             images = pipe.display(pipe.image()).detach().cpu()
@@ -88,11 +90,31 @@ def render_batch(loaded: LoadedModel, batch: Batch, objectives: list[Objective],
     initial, final = initial.cpu(), final.cpu()
     dead = never_activated(initial, steps, final)
     zero = (~moved.moved).cpu()
+    transformed = under_transforms(steps, recipe)
     return [UnitResult(unit.label, unit.name, unit.copy, unit.seed, batch.preset, recipe,
                        images[i], float(initial[i]), float(final[i]), steps[:, i],
                        bool(zero[i]), bool(dead[i]), seconds, batch.labels,
-                       None if maps is None else maps[i])
+                       None if maps is None else maps[i], transformed=float(transformed[i]))
             for i, unit in enumerate(batch.units)]
+
+
+def under_transforms(history: torch.Tensor, recipe: Recipe) -> torch.Tensor:
+    """(B,) the objective under transforms at the end of their phase: the mean of the last
+    tenth of the steps before the polish, from the history (steps, B)."""
+    end = recipe.steps - recipe.polish_steps
+    return history[max(0, end - max(1, end // 10)):end].mean(0)
+
+
+def _search(pipe: Pipeline, recipe: Recipe, post: list, pre: tuple = ()) -> GradientSearch:
+    """A search over the pipeline's current variables, with the recipe's optimizer."""
+    search = GradientSearch(pipe.params, maximize=True, lr=recipe.lr,
+                            optimizer=OPTIMIZERS[recipe.optimizer], grad_norm=recipe.grad_norm,
+                            batched=True)
+    for hook in pre:
+        search.register_step_pre_hook(hook)
+    for hook in post:
+        search.register_step_post_hook(hook)
+    return search
 
 
 def _check_dependency(batch: Batch, depends: torch.Tensor) -> None:

@@ -15,6 +15,7 @@ from ..engine.model import SearchModel
 from ..objectives.base import IMAGE, Activations, Objective
 from ..objectives.scoring import BatchScorer, Scores
 from .pipeline import Pipeline
+from .recipes import Recipe
 
 
 class BatchObjective:
@@ -29,6 +30,7 @@ class BatchObjective:
         self.pipe, self.model, self.watch_image = pipe, model, watch_image
         self.augmented = BatchScorer(objectives, views=pipe.views)
         self.clean = BatchScorer(objectives) if pipe.views > 1 else self.augmented
+        self.augment = True  # False: the polish, the image itself without transforms
         self.last: Scores | None = None
         self.image: torch.Tensor | None = None
 
@@ -44,20 +46,25 @@ class BatchObjective:
         return (self.augmented if augment else self.clean).evaluate(acts)
 
     def __call__(self) -> torch.Tensor:
-        self.last = self.scores(augment=True)
+        self.last = self.scores(augment=self.augment)
         return self.last.total
 
 
 class Schedule:
-    """Before each step: the pipeline's schedules (crop sizes) and the end of the warm-up."""
+    """Before each step: the pipeline's schedules (crop sizes), the end of the warm-up, and
+    the polish (the last steps search the image itself, without transforms)."""
 
-    def __init__(self, pipe: Pipeline, model: SearchModel, warmup: int):
-        self.pipe, self.model, self.warmup = pipe, model, warmup
+    def __init__(self, pipe: Pipeline, model: SearchModel, objective: BatchObjective,
+                 recipe: Recipe):
+        self.pipe, self.model, self.objective = pipe, model, objective
+        self.warmup = recipe.warmup
+        self.polish_from = recipe.steps - recipe.polish_steps
 
     def __call__(self, search: GradientSearch, step: int) -> None:
         self.pipe.at_step(step)
         if step == self.warmup:
             self.model.end_warmup()
+        self.objective.augment = step < self.polish_from
 
 
 class History:

@@ -58,7 +58,8 @@ class Pipeline:
         side = round(min(size) * recipe.transform_strength)
         if recipe.crops:
             self.crops = CropSchedule(recipe.crops, recipe.crop_start, recipe.crop_end,
-                                      recipe.crop_spread, recipe.crop_rotate, recipe.noise)
+                                      recipe.crop_spread, recipe.crop_rotate, recipe.noise,
+                                      recipe.shrink)
             self.augment = self._crop_views(recipe, side, to_model)
         else:  # one resampling from the parameterized image to the model's input
             self.augment = {"lucid": tf.per_image(tf.lucid_transforms(), to_model),
@@ -103,6 +104,19 @@ class Pipeline:
     def image(self) -> torch.Tensor:
         """The current input: (B, C, H, W) in [0, 1] for images, the raw input otherwise."""
         return self.param()
+
+    def to_pixels(self) -> None:
+        """Search the current image from here on pixel by pixel (the faithful finish): any
+        pixel can move, so the image can reach the unit's optimum, not only what the
+        parameterization favours. Inputs that are not images keep their variables."""
+        if self.is_image and self.param.kind not in ("pixel", "from-image",
+                                                     "model-space pixels"):
+            with torch.no_grad():
+                # Off the sigmoid's flat ends, where a pixel could no longer move.
+                current = self.image().detach().clamp(0.05, 0.95)
+            device = current.device
+            self.param = from_image(current.cpu(), random=self.random, device=device, sd=0.0,
+                                    decorrelate=self.recipe.decorrelate)
 
     def model_input(self, image: torch.Tensor, augment: bool) -> torch.Tensor:
         """(B, C, H, W) image -> model input: (B * views, ...) when augmented with crop views."""

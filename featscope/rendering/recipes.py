@@ -55,11 +55,25 @@ class Recipe:
     transparency: bool = False  # accumulate |d objective / d image| (MACO's alpha map)
     diversity: float = 0.0  # weight of the similarity penalty between same-target images
     closeness: float = 0.0  # weight of the mean squared distance to a start image
+    # Weight of DeepInversion's batch-norm statistics prior (models with batch norm only).
+    bn_prior: float = 0.0
+    # Each crop view is also seen at a lower resolution: shrunk to a side fraction drawn from
+    # this range, then enlarged back (what survives a thumbnail); None: views at full size.
+    shrink: tuple[float, float] | None = None
     warmup: int = 0  # first steps with leaky ReLU gradients (revives dead units)
     # Render at this fraction of the model's input side (not below 32 px), resized up to it:
     # no detail finer than the model needs to see the object, so it survives thumbnails.
     resolution: float | None = None
     transform_strength: float = 1.0  # multiplies the "scaled" transforms' pixel amounts
+    # A faithful finish: this fraction of the steps, at the end, searches the image itself
+    # (no random transforms or crop views), so it reaches the unit's optimum closely while
+    # keeping the structure found under transforms.
+    polish: float = 0.0
+    polish_lr: float | None = None  # the polish's learning rate in pixel space (None: lr)
+
+    @property
+    def polish_steps(self) -> int:
+        return round(self.polish * self.steps)
 
     def __post_init__(self) -> None:
         for problem in _problems(self):
@@ -94,12 +108,17 @@ def _problems(r: Recipe) -> list[str]:
         (r.noise >= 0, f"noise must be 0 or more (got {r.noise:g})"),
         (r.diversity >= 0, f"diversity must be 0 or more (got {r.diversity:g})"),
         (r.closeness >= 0, f"closeness must be 0 or more (got {r.closeness:g})"),
+        (r.bn_prior >= 0, f"bn_prior must be 0 or more (got {r.bn_prior:g})"),
+        (r.shrink is None or 0 < r.shrink[0] <= r.shrink[1] <= 1,
+         f"shrink must be a range 0 < low <= high <= 1 of side fractions (got {r.shrink})"),
         (r.warmup >= 0, f"warmup must be 0 or more steps (got {r.warmup})"),
         (r.resolution is None or 0 < r.resolution <= 1,
          f"resolution must be in (0, 1] (a fraction of the model's input side); got "
          f"{r.resolution}"),
         (r.transform_strength > 0, f"transform_strength must be positive (got "
                                    f"{r.transform_strength:g})"),
+        (0 <= r.polish < 1, f"polish must be in [0, 1) (a fraction of the steps); got "
+                            f"{r.polish:g}"),
     ]
     return [message for ok, message in checks if not ok]
 
@@ -115,8 +134,11 @@ def register_preset(recipe: Recipe) -> Recipe:
 
 # The default for units other than classes: Lucid's Fourier parameterization and transforms
 # (scaled to the image side, applied as one resampling), one view per step at the model's
-# input size. The fastest route to a unit's activation (bench/speed.py).
-register_preset(Recipe("featscope", steps=256))
+# input size, and a faithful finish: the last fifth of the steps searches the pixels
+# themselves without transforms, which takes a unit to its optimum (on Gabor units of known
+# optimum, from 75-82 % of the optimal grating's activation to 99-102 %, tests/
+# test_known_optimum.py). The fastest route to a unit's activation (bench/speed.py).
+register_preset(Recipe("featscope", steps=256, polish=0.2, polish_lr=0.1))
 # Class images that stay recognizable as thumbnails: searched at half the input side (112 px
 # for 224) and resized up, Lucid's transforms at that scale, two random crop views (3/4 to
 # all of the image, ±5°) per step — twice the model evaluations of one view, and crops move

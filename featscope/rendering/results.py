@@ -38,6 +38,9 @@ class UnitResult:
     nan_retries: list[float] | None = None  # learning rates tried after NaN/Inf
     error: str | None = None  # why the unit failed (no image then)
     extra: dict = field(default_factory=dict)  # numbers an input kind measured (tokens)
+    # The objective under the random transforms at the end of their phase (the mean of its
+    # last tenth), beside ``final`` on the image itself: what robustness costs, or gains.
+    transformed: float = math.nan
 
     @classmethod
     def failed(cls, label: str, target: str, copy: int, seed: int, preset: str, recipe: Recipe,

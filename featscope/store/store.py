@@ -55,6 +55,7 @@ class StoredUnit:
     files: dict[str, str] = field(default_factory=dict)  # what -> path relative to the folder
     objective_initial: float | None = None
     objective: float | None = None
+    objective_transformed: float | None = None  # under the random transforms
     history: list[float] = field(default_factory=list)
     seconds: float = 0.0
     zero_gradient: bool = False
@@ -134,6 +135,7 @@ class ResultStore:
             label=result.label, target=result.target, copy=result.copy, seed=result.seed,
             preset=result.preset, key=self.key, files=files,
             objective_initial=_finite(result.initial), objective=_finite(result.final),
+            objective_transformed=_finite(result.transformed),
             history=[float(v) for v in result.history.tolist()], seconds=result.seconds,
             zero_gradient=result.zero_gradient, never_activated=result.never_activated,
             batch=list(result.batch), nan_retries=result.nan_retries, error=result.error,

@@ -39,6 +39,7 @@ class CropSchedule:
     spread: float | None = None
     rotate: float = 0.0
     noise: float = 0.0
+    shrink: tuple[float, float] | None = None  # each view seen at this side fraction, enlarged
 
     def __post_init__(self):
         if self.count < 1:
@@ -88,7 +89,23 @@ def crop_views(image: torch.Tensor, schedule: CropSchedule, out_size: tuple[int,
                           align_corners=False) + FILL
     views = views.reshape(batch, channels, schedule.count, height, width).transpose(1, 2)
     views = views.reshape(n, channels, height, width)
+    if schedule.shrink is not None:
+        low, high = schedule.shrink
+        fractions = low + (high - low) * per_element(random, batch, count).reshape(n)
+        views = torch.cat([_seen_small(view[None], fraction) for view, fraction in
+                           zip(views, fractions.tolist())])
     if schedule.noise:
         noise = per_element(random, batch, count, channels, height, width, normal=True)
         views = views + schedule.noise * noise.reshape(views.shape).to(views.device, views.dtype)
     return views
+
+
+def _seen_small(view: torch.Tensor, fraction: float) -> torch.Tensor:
+    """(1, C, H, W) -> the same size, as seen at ``fraction`` of its side (area-shrunk, then
+    enlarged bilinearly): only what survives a thumbnail is left."""
+    height, width = view.shape[-2:]
+    side = (max(1, round(height * fraction)), max(1, round(width * fraction)))
+    if side == (height, width):
+        return view
+    small = F.interpolate(view, size=side, mode="area")
+    return F.interpolate(small, size=(height, width), mode="bilinear", align_corners=False)

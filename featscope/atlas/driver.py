@@ -74,7 +74,7 @@ class Driver:
                     if self.progress.rendering_since is None and isinstance(task, RenderTask):
                         self.progress.rendering_since = time.time()
                     worker.enter("busy", task.describe())
-                    self.progress.changed()
+                    self.progress.changed(force=True)
             self._collect(queue)
 
     def _collect(self, queue: deque[Task]) -> None:

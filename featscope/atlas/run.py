@@ -129,10 +129,11 @@ class Atlas:
 
     # -- the two phases -------------------------------------------------------------------
 
-    def examples(self, folder: str | Path, shard: int = EXAMPLES_SHARD) -> Examples:
+    def examples(self, folder: str | Path, shard: int | None = None) -> Examples:
         """The dataset examples of the request's targets under ``folder``: one task per
-        ``shard`` images, their top-k lists merged in the folder's order."""
-        tasks = shards([str(p) for p in find_images(folder)], shard)
+        ``shard`` images (default ``EXAMPLES_SHARD``), their top-k lists merged in the
+        folder's order."""
+        tasks = shards([str(p) for p in find_images(folder)], shard or EXAMPLES_SHARD)
         parts: dict[int, Examples] = {}
         self._on_examples = lambda task, result: parts.__setitem__(task.shard, result.examples)
         self.progress.shards = len(tasks)

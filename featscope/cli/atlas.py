@@ -3,6 +3,7 @@ gallery site, resumable."""
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,7 +81,7 @@ def atlas_command(
     cluster.check()
     if layers and all_layers:
         raise FeatscopeError("give --layers or --all-layers, not both")
-    if is_url(str(output.out)):
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/", str(output.out)):  # a URL (as a Path: s3:/b)
         raise FeatscopeError(f"--out {output.out} must be a local folder (it gets the gallery); "
                              "to keep the units on object storage, give --store URL")
     job = Job("atlas", model, rendering, output, accent, examples=examples,

@@ -41,7 +41,7 @@ INSTALL_HINT = "pip install 'featscope[atlas]'"
 # Cores per CPU worker. On a CPU, a search's step scales poorly past a few threads
 # (bench/atlas.py measures 1 worker x 2 threads against 2 workers x 1 thread), so a
 # many-core machine runs several workers of a few cores each.
-CPU_GROUP = 4
+CPU_GROUP = 1
 ACTOR_RESTARTS = 3
 TASK_RETRIES = 0
 BATCH_ATTEMPTS = 3

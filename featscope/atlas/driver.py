@@ -143,8 +143,7 @@ class Driver:
     def _finished(self, worker, task: Task, result: TaskResult) -> None:
         if isinstance(task, RenderTask):
             failed = sum(u.error is not None for u in result.units)
-            self.progress.failed += failed
-            self.progress.rendered += len(result.units) - failed
+            self.progress.add(len(result.units) - failed, failed)
             if worker is not None:
                 worker.units += len(result.stored)
         else:

@@ -63,7 +63,8 @@ class Progress:
         self.path = None if folder is None else Path(folder) / PROGRESS
         self.on_change = on_change
         self.began = time.time()
-        self.rendering_since: float | None = None
+        self.rendering_since: float | None = None  # the first render task's start
+        self.last_unit: float | None = None  # when the last rendered unit came back
         self.overheads: list[float] = []  # seconds per task beyond the worker's own time
         self._written = 0.0
 
@@ -71,10 +72,19 @@ class Progress:
     def done(self) -> int:
         return self.resumed + self.rendered + self.failed
 
+    def add(self, rendered: int, failed: int) -> None:
+        """Units that came back from a task (rendered, or failed)."""
+        self.rendered += rendered
+        self.failed += failed
+        self.last_unit = time.time()
+
     def units_per_minute(self) -> float | None:
+        """Units rendered per minute of rendering (until now, or until the last unit of a
+        run that has ended)."""
         if self.rendering_since is None or not self.rendered:
             return None
-        minutes = (time.time() - self.rendering_since) / 60
+        end = time.time() if self.state == "running" else (self.last_unit or time.time())
+        minutes = (end - self.rendering_since) / 60
         return self.rendered / minutes if minutes > 0 else None
 
     def seconds_left(self) -> float | None:

@@ -38,7 +38,11 @@ from .options import (
 )
 from .session import Job
 
-GALLERY_EVERY = 30  # seconds between rewrites of the gallery and summary.json during a run
+# Seconds between rewrites of the gallery and summary.json during a run; at least
+# REFRESH_SHARE times what the last rewrite took, so that a huge atlas spends at most 1/20
+# of the driver's time on it (workers wait for their next task meanwhile).
+GALLERY_EVERY = 30
+REFRESH_SHARE = 20
 
 
 @dataclass(frozen=True)
@@ -164,29 +168,31 @@ def _sections(chosen: dict[str, list[int]], labels: list[str], job: Job
 
 
 class Site:
-    """The gallery and summary.json of a run, rewritten every GALLERY_EVERY seconds."""
+    """The gallery and summary.json of a run, rewritten as units arrive (GALLERY_EVERY)."""
 
     def __init__(self, job: Job, sections, infos, chosen: dict[str, list[int]]):
         self.job, self.sections, self.infos = job, sections, infos
         self.extra: dict = {"layers": chosen}
         self.written: set[str] = set()  # units whose thumbnails are written
         self.last = 0.0
+        self.every = float(GALLERY_EVERY)
 
     def refresh(self, progress: Progress, force: bool = False, say: bool = False
                 ) -> Path | None:
         """Rewrite both (at most every GALLERY_EVERY s unless ``force``); ``say``: log the
         run's line too. The index page's path, when written."""
         now = time.monotonic()
-        if not force and now - self.last < GALLERY_EVERY:
+        if not force and now - self.last < self.every:
             return None
-        self.last = now
         running = progress.state in ("starting", "running")
         self.job.write_summary(self.extra)
         status = f"{'rendering: ' if running else progress.state + ': '}{progress.summary()}"
         if progress.state == "interrupted":
             status += "; run the same command again to go on"
         index = write_site(self.job, self.sections, self.infos, status=status,
-                           refresh=GALLERY_EVERY if running else None, written=self.written)
+                           refresh=round(self.every) if running else None, written=self.written)
+        self.last = time.monotonic()
+        self.every = max(GALLERY_EVERY, REFRESH_SHARE * (self.last - now))
         if say:
             log(f"atlas: {progress.summary()}")
         return index

@@ -1,7 +1,7 @@
 """The README's atlas figure: every unit of some layers of a finished atlas, a grid per layer.
 
-    featscope atlas --layers _blocks.1,_blocks.4 --steps 96 --size 128 --out out/atlas
-    python -m tools.atlas_figure out/atlas docs/atlas.png     (from the repository root)
+    featscope atlas --layers _blocks.2,_blocks.4 --steps 128 --size 160 --images PHOTOS --out out/atlas
+    python -m tools.atlas_figure out/atlas docs/atlas.jpg     (from the repository root)
 
 Reads the atlas's summary.json (its "layers" and each unit's image) and stacks one labelled
 grid per layer, the units in order, each cell labelled with its unit and the activation its
@@ -17,7 +17,7 @@ from featscope.drawing.grid import grid
 from featscope.store.summary import read_summary, resolve
 
 CELL = 96  # px per unit
-COLUMNS = 12
+COLUMNS = 8
 
 
 def main() -> None:
@@ -49,7 +49,10 @@ def main() -> None:
         figure.paste(part, (0, top))
         top += part.height
     args.figure.parent.mkdir(parents=True, exist_ok=True)
-    figure.quantize(colors=160).save(args.figure, optimize=True)
+    if args.figure.suffix.lower() == ".png":
+        figure.quantize(colors=160).save(args.figure, optimize=True)
+    else:
+        figure.save(args.figure, quality=82, optimize=True)
     print(f"wrote {args.figure} {figure.size}")
 
 

@@ -9,9 +9,9 @@
 - ``none``: this process, without Ray (also what ``local`` becomes when Ray is not
   installed).
 
-Workers: one per GPU when the run uses GPUs, otherwise one per group of ``CPU_GROUP`` cores,
-each with that group's cores as its torch threads; ``--workers`` sets the number (and the
-cores are shared among them). The fault settings are decided here, once:
+Workers: one per GPU when the run uses GPUs, otherwise one per group of ``CPU_GROUP`` cores
+(one core), each with that group's cores as its torch threads; ``--workers`` sets the
+number (and the cores are shared among them). The fault settings are decided here, once:
 
 - an actor that dies is restarted by Ray up to ``ACTOR_RESTARTS`` times (it loads the model
   again);
@@ -38,9 +38,11 @@ CLUSTER_HELP = ("local (a Ray instance on this machine: one worker per GPU, or p
                 "HOST:PORT (a Ray cluster's address), none (this process, without Ray)")
 INSTALL_HINT = "pip install 'featscope[atlas]'"
 
-# Cores per CPU worker. On a CPU, a search's step scales poorly past a few threads
-# (bench/atlas.py measures 1 worker x 2 threads against 2 workers x 1 thread), so a
-# many-core machine runs several workers of a few cores each.
+# Cores per CPU worker (its torch threads). Units are independent, so one single-threaded
+# worker per core gives the most units per minute, and it stays fast on a busy machine,
+# where a process with a thread per core stalls whenever another program takes a core
+# (bench/atlas.py: 1 worker x 2 threads against 2 workers x 1 thread). Each worker holds its
+# own copy of the model; with little memory per core, give fewer --workers.
 CPU_GROUP = 1
 ACTOR_RESTARTS = 3
 TASK_RETRIES = 0

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..analysis.examples import Examples, merge_examples
+from ..errors import FeatscopeError
 from ..files.images import find_images
 from ..inputs.base import InputKind
 from ..models import LoadedModel
@@ -98,7 +99,7 @@ class Atlas:
                                num_cpus=max(cores, self.layout.workers * self.layout.cpus),
                                object_store_memory=OBJECT_STORE_BYTES, **settings)
         else:
-            context = ray.init(address=self.cluster, **settings) if owns else None
+            context = self._join(ray, settings) if owns else None
             resources = ray.cluster_resources()
             node_cpus = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]),
                             default=0)
@@ -110,6 +111,15 @@ class Atlas:
                  + (f" (dashboard: http://{dashboard})" if dashboard else ""))
         return RayPool(self.request, self.load, self.layout,
                        on_close=ray.shutdown if owns else None)
+
+    def _join(self, ray, settings: dict):
+        try:
+            return ray.init(address=self.cluster, **settings)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise FeatscopeError(f"cannot join the Ray cluster at {self.cluster!r} ({first}); "
+                                 "start one with `ray start --head`, or use --cluster local"
+                                 ) from None
 
     def __enter__(self) -> Atlas:
         return self

@@ -3,11 +3,14 @@
 ``--cluster`` names the place:
 
 - ``local`` (the default): a Ray instance started on this machine for the run (and shut
-  down after it); in a Python process where Ray is already initialized, that instance;
+  down after it);
 - ``auto``: the Ray cluster this machine belongs to (``ray start``; RAY_ADDRESS);
 - ``ray://HOST:PORT`` (Ray Client) or ``HOST:PORT`` (the head's GCS address): that cluster;
 - ``none``: this process, without Ray (also what ``local`` becomes when Ray is not
   installed).
+
+In a Python process where Ray is already initialized (a notebook, the tests), every value
+but ``none`` uses that instance as it is, and leaves it running.
 
 Workers: one per GPU when the run uses GPUs, otherwise one per group of ``CPU_GROUP`` cores
 (one core), each with that group's cores as its torch threads; ``--workers`` sets the

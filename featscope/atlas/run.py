@@ -16,6 +16,7 @@ goes on where this one stopped.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -113,6 +114,14 @@ class Atlas:
                        on_close=ray.shutdown if owns else None)
 
     def _join(self, ray, settings: dict):
+        if self.cluster != "auto":  # Ray waits minutes for an address where nothing answers
+            host, port = self.cluster.removeprefix("ray://").rsplit(":", 1)
+            try:
+                socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+            except OSError as error:
+                raise FeatscopeError(f"nothing answers at --cluster {self.cluster} "
+                                     f"({error.strerror or error}); start Ray there with "
+                                     "`ray start --head`, or use --cluster local") from None
         try:
             return ray.init(address=self.cluster, **settings)
         except (ConnectionError, RuntimeError, ValueError) as error:

@@ -101,11 +101,16 @@ class Atlas:
                                object_store_memory=OBJECT_STORE_BYTES, **settings)
         else:
             context = self._join(ray, settings) if owns else None
-            resources = ray.cluster_resources()
-            node_cpus = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]),
-                            default=0)
-            self.layout = plan_layout(resources.get("CPU", 1), resources.get("GPU", 0), device,
-                                      self.workers, node_cpus)
+            try:
+                resources = ray.cluster_resources()
+                node_cpus = max((n["Resources"].get("CPU", 0) for n in ray.nodes()
+                                 if n["Alive"]), default=0)
+                self.layout = plan_layout(resources.get("CPU", 1), resources.get("GPU", 0),
+                                          device, self.workers, node_cpus)
+            except BaseException:
+                if owns:
+                    ray.shutdown()
+                raise
         where = "a local Ray instance" if self.cluster == "local" else f"Ray at {self.cluster}"
         dashboard = getattr(context, "dashboard_url", None)
         self.log(f"atlas: {self.layout.describe()} on {where}"

@@ -100,16 +100,15 @@ def atlas_command(
     targets = [f"{layer}:{k}" for layer, units in chosen.items() for k in units]
     if classes:
         targets += class_targets(job.loaded, classes, infos)
-    objectives, labels = job.with_copies(job.objectives(targets), targets)
+    unique = job.objectives(targets)  # one per target (dataset examples)
+    objectives, labels = job.with_copies(unique, targets)
     todo = job.resume(objectives, labels)
     store = cluster.store or str(job.folder)
-    remote = ResultStore(store, job.settings(), job.kind)
     mirror = None if _same_folder(store, job.folder) else job.store
     if mirror is not None and todo:  # units the workers stored before a driver stopped
-        adopted = adopt(remote, job.store, todo)
+        adopted = adopt(ResultStore(store, job.settings(), job.kind), job.store, todo)
         job.record(adopted, summary=False)
         todo = [label for label in todo if label not in {u.label for u in adopted}]
-    unique = list({o.name: o for o in job.objectives(targets)}.values())
     request = Request(objectives, labels, todo, job.render_arguments(), store, job.settings(),
                       unique, examples.top_k)
     sections = _sections(chosen, labels, job)

@@ -35,10 +35,6 @@ import torch
 
 from ..errors import FeatscopeError
 
-CLUSTERS = ("local", "auto", "none")
-CLUSTER_HELP = ("local (a Ray instance on this machine: one worker per GPU, or per group of "
-                "CPU cores), auto (the Ray cluster this machine belongs to), ray://HOST:PORT or "
-                "HOST:PORT (a Ray cluster's address), none (this process, without Ray)")
 INSTALL_HINT = "pip install 'featscope[atlas]'"
 
 # Cores per CPU worker (its torch threads). Units are independent, so one single-threaded
@@ -47,6 +43,7 @@ INSTALL_HINT = "pip install 'featscope[atlas]'"
 # (bench/atlas.py: 1 worker x 2 threads against 2 workers x 1 thread). Each worker holds its
 # own copy of the model; with little memory per core, give fewer --workers.
 CPU_GROUP = 1
+CPU_WORKERS = "one per CPU core" if CPU_GROUP == 1 else f"one per {CPU_GROUP} CPU cores"
 ACTOR_RESTARTS = 3
 TASK_RETRIES = 0
 BATCH_ATTEMPTS = 3
@@ -54,6 +51,10 @@ BATCH_ATTEMPTS = 3
 # units, a unit's record), so a small store leaves the memory to the renders.
 OBJECT_STORE_BYTES = 256 * 1024 * 1024
 
+CLUSTERS = ("local", "auto", "none")
+CLUSTER_HELP = (f"local (a Ray instance on this machine: one worker per GPU, or {CPU_WORKERS}), "
+                "auto (the Ray cluster this machine belongs to), ray://HOST:PORT or HOST:PORT "
+                "(a Ray cluster's address), none (this process, without Ray)")
 _ADDRESS = re.compile(r"^(ray://)?[A-Za-z0-9_.\-\[\]:]+:\d+$")
 
 

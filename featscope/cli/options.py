@@ -22,7 +22,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..atlas.cluster import CLUSTER_HELP, CPU_GROUP, check_cluster
+from ..atlas.cluster import CLUSTER_HELP, CPU_WORKERS, check_cluster
 from ..engine.model import PRECISIONS
 from ..errors import FeatscopeError
 from ..inputs.base import KINDS
@@ -272,8 +272,8 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
     "cluster": (Annotated[str, _option("--cluster", help=f"where the workers run: {CLUSTER_HELP}")],
                 "local"),
     "workers": (Annotated[Optional[int], _option(
-        "--workers", help=f"how many workers (default: one per GPU, or one per "
-                          f"{CPU_GROUP} CPU core(s), as torch threads)")], None),
+        "--workers", help=f"how many workers (default: one per GPU, or {CPU_WORKERS}); "
+                          "each uses its share of the cores as torch threads")], None),
     "store": (Annotated[Optional[str], _option(
         "--store", help="where the workers write the units: a folder they all can write, or "
                         "an fsspec URL (s3://..., gs://...); default: --out. --out always "

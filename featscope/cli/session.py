@@ -292,9 +292,11 @@ class Job:
         """Add a stored unit to this run's rows (its files copied to the top when asked)."""
         self.stored[unit.label] = unit
         reproduce = None if unit.error else self.reproduce(unit)
-        files = self._export(unit) if self.copies_to_top and unit.files else None
-        self.rows[unit.label] = row_of(unit, files, reproduce)  # None: the store's files
+        self.rows[unit.label] = row_of(unit, None, reproduce)  # the store's files, at first
         self._annotate(unit)
+        if self.copies_to_top and unit.files:  # (a full disk here keeps the row above)
+            self.rows[unit.label] = row_of(unit, self._export(unit), reproduce)
+            self._annotate(unit)
 
     def _annotate(self, unit: StoredUnit) -> None:
         """A unit's dataset examples and ratio to the best image, in its row (once found)."""

@@ -1,6 +1,7 @@
 """The results store at an fsspec URL (memory://, file://) and what the atlas adds to it:
 units written whole and verified, copied into a local store, and a journal that counts how
-often each unit was stored. Dataset examples scanned in shards merge into one scan's lists."""
+often each unit was stored. Dataset examples scanned in shards merge into one scan's lists;
+a unit rendered alone from a request (as a worker renders it) keeps its seed."""
 
 import json
 from pathlib import Path
@@ -140,3 +141,19 @@ def test_merging_keeps_the_earlier_file_first_on_ties_and_needs_one_readable_ima
     with pytest.raises(FeatscopeError, match="could be read"):
         merge_examples([Examples({"t": []}, 0, [("x.png", "broken")])], 3, "photos")
     assert json.loads(json.dumps(merged.to_json()))["images"] == 4
+
+
+def test_a_unit_rendered_alone_from_a_request_keeps_its_seed_and_image():
+    """What a resumed run or an atlas worker does: render some units of a request (``only``);
+    copies count the whole request, so the second copy is not re-seeded as a first one."""
+    torch.manual_seed(1)
+    model = fs.LoadedModel(ConvNet(), "convnet", (3, 16, 16), identity_normalization(3))
+    objectives = [fs.channel("conv2", 1)] * 2 + [fs.channel("conv2", 2)]
+    options = {"steps": 3, "seed": 0, "device": "cpu", "labels": ["a", "b", "c"]}
+    whole = fs.render(model, objectives, **options)
+    alone = fs.render(model, objectives, only=["b"], **options)
+    assert alone.labels == ["b"] and alone.units[0].copy == 1
+    assert alone.units[0].seed == whole.units[1].seed != whole.units[0].seed
+    # The same image, up to float rounding (the batch differs: 1 unit against 3).
+    assert torch.allclose(alone.units[0].image, whole.units[1].image, atol=2e-3)
+    assert not torch.allclose(alone.units[0].image, whole.units[0].image, atol=2e-3)

@@ -2,7 +2,16 @@
 (dataset examples), quality metrics, and what a classifier says about an image."""
 
 from .classify import probabilities
-from .examples import Example, Examples, cached_examples, crop, peak_box, top_examples
+from .examples import (
+    Example,
+    Examples,
+    cached_examples,
+    crop,
+    merge_examples,
+    peak_box,
+    scan_examples,
+    top_examples,
+)
 from .metrics import (
                       THUMBNAILS,
                       Transfer,
@@ -14,6 +23,7 @@ from .metrics import (
                       transferability,
 )
 
-__all__ = ["probabilities", "Example", "Examples", "cached_examples", "crop", "peak_box",
+__all__ = ["probabilities", "Example", "Examples", "cached_examples", "crop", "merge_examples",
+           "peak_box", "scan_examples",
            "top_examples", "THUMBNAILS", "Transfer", "activation_ratio", "natural_maxima",
            "objective_values", "robustness", "thumbnail", "transferability"]

@@ -4,6 +4,10 @@ Every image under a folder (searched recursively) is resized and centre-cropped 
 model's input size, run through the model in batches, and scored with each objective. For
 each objective the top-k images are kept, with the box around the location of the strongest
 response when the objective reads a spatial feature map (the whole image otherwise).
+
+A folder can also be scanned in shards (``scan_examples`` on parts of ``find_images``'s list,
+e.g. on several workers) whose top-k lists ``merge_examples`` joins: shards merged in the
+folder's order give the same lists as one scan.
 """
 
 from __future__ import annotations
@@ -107,9 +111,20 @@ def top_examples(loaded: LoadedModel, objectives: Sequence[Objective], folder: s
                  k: int = 5, batch_size: int = INFERENCE_BATCH,
                  device: str | torch.device | None = None, progress: bool = True) -> Examples:
     """The ``k`` images under ``folder`` that score highest on each objective, best first."""
+    paths = find_images(folder)
+    found = scan_examples(loaded, objectives, paths, k=k, batch_size=batch_size, device=device,
+                          progress=progress)
+    return merge_examples([found], k, folder)
+
+
+def scan_examples(loaded: LoadedModel, objectives: Sequence[Objective],
+                  paths: Sequence[str | Path], *, k: int = 5, batch_size: int = INFERENCE_BATCH,
+                  device: str | torch.device | None = None, progress: bool = True) -> Examples:
+    """``top_examples`` over the image files ``paths`` (a shard of a folder); none of them
+    being readable is not an error here (``merge_examples`` says so for the whole folder)."""
     if not loaded.is_image:
         raise FeatscopeError("dataset examples need a model with image input (C, H, W)")
-    paths = find_images(folder)
+    paths = [Path(p) for p in paths]
     size = tuple(loaded.input_shape[1:])
     mode = mode_for(loaded.input_shape[0])
     target = resolve_device(device)
@@ -135,8 +150,23 @@ def top_examples(loaded: LoadedModel, objectives: Sequence[Objective], folder: s
                     _merge(best[objective.name], objective, acts, kept, size, k)
     finally:
         module.to(home)
+    return Examples(best, read, skipped)
+
+
+def merge_examples(parts: Sequence[Examples], k: int, folder: str | Path) -> Examples:
+    """One folder's examples from its shards' (given in the folder's order): each
+    objective's best ``k`` over all of them."""
+    best: dict[str, list[Example]] = {}
+    for part in parts:
+        for target, found in part.by_target.items():
+            merged = best.setdefault(target, [])
+            merged.extend(found)
+            merged.sort(key=lambda e: e.activation, reverse=True)  # stable: earlier files first
+            del merged[k:]
+    read = sum(part.images for part in parts)
+    skipped = [s for part in parts for s in part.skipped]
     if not read:
-        raise FeatscopeError(f"none of the {len(paths)} image files under {str(folder)!r} "
+        raise FeatscopeError(f"none of the {len(skipped)} image files under {str(folder)!r} "
                              "could be read")
     return Examples(best, read, skipped)
 

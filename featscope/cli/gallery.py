@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ..drawing.grid import overview
-from ..engine.probing import MODEL_OUTPUT
+from ..engine.probing import MODEL_OUTPUT, LayerInfo
 from ..files.writing import save_png
 from ..views.gallery import LayerEntry, UnitEntry, write_gallery
 from ..views.selection import choose_layers, class_targets, layer_infos
@@ -40,42 +41,56 @@ def gallery_command(
     chosen = choose_layers(job.loaded, which.layers, which.count,
                            None if every else which.per_layer, infos)
     targets = [f"{layer}:{k}" for layer, units in chosen.items() for k in units]
-    sections = [(layer, [str(k) for k in units]) for layer, units in chosen.items()]
+    sections = [(layer, [(str(k), f"{layer}:{k}") for k in units])
+                for layer, units in chosen.items()]
     if classes:
         wanted = class_targets(job.loaded, classes, infos)
         targets += wanted
-        sections.append((MODEL_OUTPUT, [t.split(":", 1)[1] for t in wanted]))
+        sections.append((MODEL_OUTPUT, [(t.split(":", 1)[1], t) for t in wanted]))
     objectives = job.objectives(targets)
-    stored = job.render(objectives)
-    found = job.dataset_examples(objectives)
-    entries, figure_rows, start = [], [], 0
-    visuals = job.pictures(stored)
+    job.render(objectives)
+    job.dataset_examples(objectives)
+    job.write_summary({"layers": chosen})
+    index = write_site(job, sections, infos)
+    if not output.quiet:
+        log(f"wrote the gallery: {Path(index).resolve().as_uri()}")
+    job.finish()
+
+
+# A layer of the site and its units: (layer, [(the unit's name in the layer, its label)]).
+Section = tuple[str, list[tuple[str, str]]]
+
+
+def write_site(job: Job, sections: Sequence[Section], infos: dict[str, LayerInfo], *,
+               status: str | None = None, refresh: int | None = None,
+               written: set[str] | None = None) -> Path:
+    """The gallery of the job's units stored so far (a unit not yet rendered is left out,
+    and its layer says how many are there): index with the overview figure, layer and unit
+    pages. ``status``, ``refresh`` and ``written``: see ``write_gallery``."""
+    found = job.found
     settings = job.header()["settings"]
-    for layer, labels in sections:
-        done = stored[start:start + len(labels)]
-        units = [UnitEntry(label, unit.target, job.folder / (unit.image or ""),
+    entries, figure_rows = [], []
+    for layer, members in sections:
+        done = [(name, job.stored[label]) for name, label in members if label in job.stored]
+        units = [UnitEntry(name, unit.target, job.folder / unit.image,
                            unit.objective or 0.0, unit.objective_initial or 0.0, unit.history,
                            job.rows[unit.label]["reproduce"] or "",
                            {**settings, "recipe": unit.preset, "seed": unit.seed},
                            found.by_target.get(unit.target, []) if found else [],
                            found.ratio(unit.target, unit.objective or 0.0) if found else None,
                            unit.zero_gradient)
-                 for label, unit in zip(labels, done) if unit.image is not None]
+                 for name, unit in done if unit.image is not None]
         info = infos.get(layer)
         described = "class logits" if layer == MODEL_OUTPUT else \
             f"{info.kind}, output {tuple(info.shape)}"
+        if len(done) < len(members):
+            described += f" · {len(done)} of {len(members)} rendered so far"
         entries.append(LayerEntry(layer, described, units))
-        if layer != MODEL_OUTPUT:
-            shown = min(len(labels), OVERVIEW_UNITS)
-            figure_rows.append((layer, visuals[start:start + shown],
-                                [f"#{label} {value_text(u.objective)}"
-                                 for label, u in zip(labels, done)]))
-        start += len(labels)
+        if layer != MODEL_OUTPUT and done:
+            shown = done[:OVERVIEW_UNITS]
+            figure_rows.append((layer, job.pictures([unit for _, unit in shown]),
+                                [f"#{name} {value_text(unit.objective)}" for name, unit in shown]))
     figures = [save_png(overview(figure_rows), job.folder / "overview.png")] if figure_rows else []
-    job.write_summary({"layers": chosen})
-    index = write_gallery(job.folder, entries, title=f"featscope gallery: {job.loaded.name}",
-                          settings=settings, input_size=tuple(job.loaded.input_shape[1:]),
-                          figures=figures)
-    if not output.quiet:
-        log(f"wrote the gallery: {Path(index).resolve().as_uri()}")
-    job.finish()
+    return write_gallery(job.folder, entries, title=f"featscope gallery: {job.loaded.name}",
+                         settings=settings, input_size=tuple(job.loaded.input_shape[1:]),
+                         figures=figures, status=status, refresh=refresh, written=written)

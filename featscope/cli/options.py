@@ -22,6 +22,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from ..atlas.cluster import CLUSTER_HELP, CPU_WORKERS, check_cluster
 from ..engine.model import PRECISIONS
 from ..errors import FeatscopeError
 from ..inputs.base import KINDS
@@ -154,6 +155,18 @@ class ExamplesOptions:
             raise FeatscopeError(f"--images {str(self.images)!r} is not a folder")
 
 
+@dataclass
+class ClusterOptions:
+    """Where the workers of a distributed command run, and where they store results."""
+
+    cluster: str = "local"
+    workers: int | None = None
+    store: str | None = None
+
+    def check(self) -> None:
+        check_cluster(self.cluster, self.workers)
+
+
 def _option(*names: str, help: str) -> typer.models.OptionInfo:
     return typer.Option(*names, help=help)
 
@@ -272,10 +285,20 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
         "--images", help="a folder of images (searched recursively): show the top-k dataset "
                          "examples of each unit beside its visualization")], None),
     "top_k": (Annotated[int, _option("--top-k", help="dataset examples per unit")], 5),
+    # workers
+    "cluster": (Annotated[str, _option("--cluster", help=f"where the workers run: {CLUSTER_HELP}")],
+                "local"),
+    "workers": (Annotated[Optional[int], _option(
+        "--workers", help=f"how many workers (default: one per GPU, or {CPU_WORKERS}); "
+                          "each uses its share of the cores as torch threads")], None),
+    "store": (Annotated[Optional[str], _option(
+        "--store", help="where the workers write the units: a folder they all can write, or "
+                        "an fsspec URL (s3://..., gs://...); default: --out. --out always "
+                        "gets the gallery and a copy of every unit")], None),
 }
 
 GROUPS = (ModelOptions, InputOptions, RenderOptions, AccentOptions, OutputOptions,
-          LayerOptions, ExamplesOptions)
+          LayerOptions, ExamplesOptions, ClusterOptions)
 
 
 def command(name: str) -> Callable[[Callable], Callable]:

@@ -33,11 +33,7 @@ def render_command(
     command again reuses every unit already rendered with the same settings.
     """
     job = Job("render", model, rendering, output, accent, given)
-    objectives = job.objectives(targets)
-    labels = list(targets)
-    if accent.copies > 1:  # each copy is its own unit, with its own files
-        labels = [f"{t}#{j}" for t in targets for j in range(accent.copies)]
-        objectives = [o for o in objectives for _ in range(accent.copies)]
+    objectives, labels = job.with_copies(job.objectives(targets), targets)
     units = job.render(objectives, labels)
     if not output.quiet:
         for unit in units:

@@ -6,13 +6,17 @@ results store of its output folder: units already stored under the same settings
 batching plan's batches, and each finished batch is stored and entered in ``summary.json``
 at once, so Ctrl-C, a crash or a full disk loses at most the batch in flight. Commands then
 add their own pictures (sheets, the gallery) and summary fields.
+
+A command that renders elsewhere (``featscope atlas``: on Ray workers) gives ``render`` its
+own renderer: it renders ``render_arguments()`` for the labels still missing, and hands the
+units its workers stored to ``record``.
 """
 
 from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -43,6 +47,10 @@ from .options import (
     OutputOptions,
     RenderOptions,
 )
+
+# Renders the labels ``todo`` of a request (objectives, labels), storing each unit and handing
+# it to ``Job.record`` as it finishes.
+Renderer = Callable[[Sequence[Objective], Sequence[str], Sequence[str]], None]
 
 
 def _identity(path: Path | None) -> object:
@@ -102,7 +110,7 @@ class Job:
         self.order: list[str] = []  # this run's labels, in the request's order
         self.stems: dict[str, str] = {}  # label -> file stem at the top of the folder
         self.targets: dict[str, Objective] = {}  # label -> its objective
-        self.failed: list[UnitResult] = []
+        self.found: Examples | None = None  # dataset examples, once found
         self.resumed = 0
         self.seconds = 0.0
         if not self.output.quiet:
@@ -162,6 +170,16 @@ class Job:
         self.adapted.check_targets(set().union(*(o.layers for o in objectives)))
         return objectives
 
+    def with_copies(self, objectives: Sequence[Objective], labels: Sequence[str]
+                    ) -> tuple[list[Objective], list[str]]:
+        """Each objective --copies times, each copy its own unit with its own files
+        (labelled ``LABEL#j``)."""
+        copies = self.accent.copies
+        if copies == 1:
+            return list(objectives), list(labels)
+        return ([o for o in objectives for _ in range(copies)],
+                [f"{label}#{j}" for label in labels for j in range(copies)])
+
     def reproduce(self, unit: StoredUnit) -> str:
         """The `featscope render` command that renders ``unit`` again, exactly."""
         target = unit.target.removesuffix(f"/{self.rendering.pool}")
@@ -173,36 +191,50 @@ class Job:
 
     # -- rendering ------------------------------------------------------------------------
 
-    def render(self, objectives: Sequence[Objective], labels: Sequence[str] | None = None
-               ) -> list[StoredUnit]:
-        """Every unit, from the store or rendered now; in the request's order."""
+    def render(self, objectives: Sequence[Objective], labels: Sequence[str] | None = None,
+               renderer: Renderer | None = None) -> list[StoredUnit]:
+        """Every unit, from the store or rendered now (by ``renderer``, default: in this
+        process); in the request's order."""
         labels = list(labels or [o.name for o in objectives])
+        todo = self.resume(objectives, labels)
+        self.render_missing(objectives, labels, todo, renderer)
+        return [self.stored[label] for label in labels if label in self.stored]
+
+    def resume(self, objectives: Sequence[Objective], labels: Sequence[str]) -> list[str]:
+        """Enter the units of the request already in the store; the labels still missing."""
+        labels = list(labels)
         self.order = labels
         self.stems = dict(zip(labels, file_stems(labels)))
         self.targets = dict(zip(labels, objectives))
         stored = {} if self.output.fresh else {label: self.store.get(label) for label in labels}
-        todo = [(o, label) for o, label in zip(objectives, labels) if stored.get(label) is None]
+        todo = [label for label in labels if stored.get(label) is None]
         self.resumed = len(labels) - len(todo)
-        for label, unit in stored.items():
+        for unit in stored.values():
             if unit is not None:
                 self._enter(unit)
         if not self.output.quiet and self.resumed:
             log(f"resumed {self.resumed} of {len(labels)} units from {self.store.folder}; "
                 f"rendering {len(todo)}")
+        return todo
+
+    def render_missing(self, objectives: Sequence[Objective], labels: Sequence[str],
+                       todo: Sequence[str], renderer: Renderer | None = None) -> None:
+        """Render the labels ``todo`` of the request; on Ctrl-C say what is saved."""
         if todo:
             try:
-                self._render([o for o, _ in todo], [label for _, label in todo])
-            except RenderError as error:
-                self.failed = error.result.failed
+                (renderer or self._render)(objectives, labels, todo)
+            except RenderError:
+                pass  # the failed units are stored and entered with their errors
             except KeyboardInterrupt:
                 done = sum(label in self.stored for label in labels)
                 log(f"interrupted: {done} of {len(labels)} unit(s) finished and saved in "
                     f"{self.folder}; to continue, run the same command again (--resume)")
                 raise
         self.write_summary()
-        return [self.stored[label] for label in labels if label in self.stored]
 
-    def _render(self, objectives: list[Objective], labels: list[str]) -> None:
+    def render_arguments(self) -> dict:
+        """``featscope.render``'s keyword arguments for this job's options (not the
+        callbacks, labels or the units to render)."""
         start = None
         if self.accent.from_image is not None:
             start = load_image(self.accent.from_image, mode_for(self.loaded.input_shape[0]))
@@ -210,13 +242,17 @@ class Job:
                     if self.rendering.spectrum_from is not None else None)
         options = self.rendering
         overrides = {k: v for k, v in self.overrides().items() if v is not None}
-        render(self.loaded, objectives, preset=options.preset, seed=options.seed,
-               device=options.device, batch_size=options.batch_size,
-               precision=options.precision, labels=labels,
-               progress=not self.output.quiet and sys.stderr.isatty(),
-               parameterize=getattr(self.kind, "parameterize", None),
-               max_norm=self.given.max_norm, start=start, spectrum=spectrum,
-               on_batch=self._save, **overrides)
+        return {"preset": options.preset, "seed": options.seed, "device": options.device,
+                "batch_size": options.batch_size, "precision": options.precision,
+                "parameterize": getattr(self.kind, "parameterize", None),
+                "max_norm": self.given.max_norm, "start": start, "spectrum": spectrum,
+                **overrides}
+
+    def _render(self, objectives: Sequence[Objective], labels: Sequence[str],
+                todo: Sequence[str]) -> None:
+        render(self.loaded, objectives, labels=labels, only=todo,
+               progress=not self.output.quiet and sys.stderr.isatty(), on_batch=self._save,
+               **self.render_arguments())
 
     def _save(self, results: list[UnitResult]) -> None:
         """Store a finished batch and enter it in the summary (before the next batch runs)."""
@@ -229,9 +265,8 @@ class Job:
                 for r, extra in zip(done, measure(self.loaded.module, objectives, images)):
                     r.extra.update(extra, soft_hard_gap=r.final - extra["objective_hard_tokens"])
         for result in results:
-            self.seconds += result.seconds
             try:
-                self._enter(self.store.put(result))
+                self.record([self.store.put(result)], summary=False)
             except OSError as error:
                 try:
                     self.write_summary()  # what was saved before the failure stays listed
@@ -244,13 +279,31 @@ class Job:
                 ) from None
         self.write_summary()
 
+    def record(self, units: Sequence[StoredUnit], summary: bool = True) -> None:
+        """Enter units just stored (here or by workers) in this run's rows, and write
+        ``summary.json`` unless told not to."""
+        for unit in units:
+            self.seconds += unit.seconds
+            self._enter(unit)
+        if summary:
+            self.write_summary()
+
     def _enter(self, unit: StoredUnit) -> None:
         """Add a stored unit to this run's rows (its files copied to the top when asked)."""
         self.stored[unit.label] = unit
         reproduce = None if unit.error else self.reproduce(unit)
         self.rows[unit.label] = row_of(unit, None, reproduce)  # the store's files, at first
-        if self.copies_to_top and unit.files:
+        self._annotate(unit)
+        if self.copies_to_top and unit.files:  # (a full disk here keeps the row above)
             self.rows[unit.label] = row_of(unit, self._export(unit), reproduce)
+            self._annotate(unit)
+
+    def _annotate(self, unit: StoredUnit) -> None:
+        """A unit's dataset examples and ratio to the best image, in its row (once found)."""
+        if self.found is not None:
+            row = self.rows[unit.label]
+            row["examples"] = [asdict(e) for e in self.found.by_target.get(unit.target, [])]
+            row["ratio_to_best_image"] = self.found.ratio(unit.target, unit.objective or 0.0)
 
     def _export(self, unit: StoredUnit) -> dict[str, str]:
         """Copy a unit's files to ``OUT/STEM...``, as a command's results for people to open."""
@@ -272,6 +325,11 @@ class Job:
         rows = [self.rows[label] for label in self.order if label in self.rows]
         self.summary.write(self.header(), rows, {self.store.key: self.settings()})
 
+    @property
+    def failed(self) -> list[StoredUnit]:
+        """This run's units that failed (stored with their error)."""
+        return [unit for unit in self.stored.values() if unit.error is not None]
+
     def finish(self) -> None:
         """End the command: failed units make it exit non-zero, after everything is saved."""
         failed = self.failed
@@ -289,9 +347,12 @@ class Job:
 
     # -- dataset examples -----------------------------------------------------------------
 
-    def dataset_examples(self, objectives: Sequence[Objective]) -> Examples | None:
+    def dataset_examples(self, objectives: Sequence[Objective],
+                         find: Callable[[], Examples] | None = None) -> Examples | None:
         """The top-k images of each objective under --images (reused from the folder's cache
-        while the model, objectives and files are unchanged)."""
+        while the model, objectives and files are unchanged); ``find`` finds them when they
+        are not (default: ``top_examples`` in this process). Units entered from now on get
+        them in their rows too."""
         images = self.examples.images
         if images is None:
             return None
@@ -299,18 +360,18 @@ class Job:
                     "targets": [o.name for o in objectives], "k": self.examples.top_k}
         found, reused = cached_examples(
             self.folder, settings, images,
-            lambda: top_examples(self.loaded, objectives, images, k=self.examples.top_k,
-                                 device=self.rendering.device,
-                                 progress=not self.output.quiet and sys.stderr.isatty()))
+            find or (lambda: top_examples(
+                self.loaded, objectives, images, k=self.examples.top_k,
+                device=self.rendering.device,
+                progress=not self.output.quiet and sys.stderr.isatty())))
         for path, reason in found.skipped:
             warn(f"skipped unreadable image {path}: {reason}")
         if not self.output.quiet:
             log(f"dataset examples: {found.images} images read, {len(found.skipped)} skipped"
                 + (" (from the cache)" if reused else ""))
-        for label, unit in self.stored.items():
-            row = self.rows[label]
-            row["examples"] = [asdict(e) for e in found.by_target.get(unit.target, [])]
-            row["ratio_to_best_image"] = found.ratio(unit.target, unit.objective or 0.0)
+        self.found = found
+        for unit in self.stored.values():
+            self._annotate(unit)
         self.summary.extra["dataset"] = {
             "folder": str(images), "images": found.images,
             "skipped": [{"path": p, "reason": r} for p, r in found.skipped]}

@@ -79,9 +79,14 @@ def save_npy(array: torch.Tensor, path: Path) -> Path:
     return path
 
 
+def json_bytes(data: object) -> bytes:
+    """``data`` as the JSON text every file of the project is written in."""
+    return (json.dumps(data, indent=2, default=_jsonable) + "\n").encode()
+
+
 def write_json(data: object, path: Path) -> Path:
-    text = json.dumps(data, indent=2, default=_jsonable) + "\n"
-    atomic_write(path, lambda stream: stream.write(text.encode()))
+    text = json_bytes(data)
+    atomic_write(path, lambda stream: stream.write(text))
     return path
 
 

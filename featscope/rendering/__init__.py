@@ -1,7 +1,7 @@
 """Rendering: recipes and presets, the batching plan, the pipeline from variables to model
 input, the search of one batch, recovery from failures, and ``render`` over a request."""
 
-from .api import accentuate, as_loaded, render
+from .api import RenderPlan, accentuate, as_loaded, plan_render, render, render_planned
 from .batch import SearchSettings, never_activated, render_batch
 from .pipeline import Parameterize, Pipeline, keras_deprocess
 from .plan import (
@@ -32,7 +32,8 @@ from .recipes import (
 from .recovery import render_robustly
 from .results import RenderError, RenderResult, UnitResult
 
-__all__ = ["accentuate", "as_loaded", "render", "SearchSettings", "never_activated",
+__all__ = ["RenderPlan", "accentuate", "as_loaded", "plan_render", "render", "render_planned",
+           "SearchSettings", "never_activated",
            "render_batch", "Parameterize", "Pipeline", "keras_deprocess", "ACCELERATOR_BATCH",
            "CPU_BATCH_ELEMENTS", "Batch", "Unit", "check_batch_size", "default_batch_size",
            "make_units", "plan_batches", "AUTO", "CLASS_PRESET", "OPTIMIZERS", "PRESETS",

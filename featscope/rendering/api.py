@@ -1,4 +1,5 @@
-"""Maximally activating inputs: ``render`` and ``accentuate``.
+"""Maximally activating inputs: ``render`` and ``accentuate``; ``plan_render`` and
+``render_planned`` for renderers that spread a request's batches over processes.
 
 ``render`` searches for the input with the shape of the model's input (an image, a 1-D
 signal, a volume, a plain vector) that maximizes each objective, one unit per objective:
@@ -10,13 +11,17 @@ signal, a volume, a plain vector) that maximizes each objective, one unit per ob
 4. each finished batch is handed to ``on_batch`` (the results store saves it there), and the
    units come back in the request's order.
 
+Steps 1-2 are ``plan_render``, step 3 for one batch is ``render_planned``: a worker process
+that plans the same request renders any of its batches exactly as ``render`` would.
+
 The model is frozen (eval mode, no weight gradients) and hooked only where the objectives
 read it; the forward pass stops at the deepest probed layer; afterwards it is as it was.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -34,12 +39,93 @@ from ..progress import progress_bar
 from ..transforms.affine import resize_to
 from .batch import SearchSettings, render_batch
 from .pipeline import Parameterize
-from .plan import Batch, check_batch_size, make_units, plan_batches
+from .plan import Batch, Unit, check_batch_size, make_units, plan_batches
 from .recipes import AUTO, Recipe, check_preset, image_size, recipes_of
 from .recovery import render_robustly
 from .results import RenderError, RenderResult, UnitResult
 
 OnBatch = Callable[[list[UnitResult]], None]
+
+
+@dataclass
+class RenderPlan:
+    """A request made ready to render: its units, its batches, and what every batch shares.
+
+    ``units`` is the whole request (each unit's seed and copy come from its place in it);
+    ``batches`` hold the units to render now (all, or those named by ``only``).
+    """
+
+    loaded: LoadedModel
+    units: list[Unit]
+    batches: list[Batch]
+    search: SearchSettings
+    starts: torch.Tensor | None  # (1 or B, C, H, W) start images in [0, 1], if any
+    diversity_layer: str | None = None
+    retries: int = 3
+    shrink: float = 4.0
+    prior: BatchNormStatistics | None = None  # when a batch's recipe asks for it
+
+
+def plan_render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Objective], *,
+                preset: str = AUTO, steps: int | None = None, lr: float | None = None,
+                param: str | None = None, size: int | None = None,
+                transforms: str | None = None, seed: int = 0,
+                device: str | torch.device | None = None, batch_size: int | None = None,
+                input_shape: Sequence[int] | None = None,
+                normalization: Normalization | None = None, max_norm: float | None = None,
+                stop_early: bool = True, labels: Sequence[str] | None = None,
+                only: Collection[str] | None = None, start: torch.Tensor | None = None,
+                spectrum: torch.Tensor | None = None, diversity_layer: str | None = None,
+                parameterize: Parameterize | None = None, precision: Precision = "float32",
+                fold_batchnorm: bool = True, retries: int = 3, shrink: float = 4.0,
+                **settings) -> RenderPlan:
+    """Check a request and plan it: ``render``'s arguments without its callbacks (see
+    ``render`` for each).
+
+    ``only``: the labels to render now (the others count only for seeds and copies: a
+    resumed request gives each unit the seed it has in the whole request).
+    """
+    objective_list = [objectives] if isinstance(objectives, Objective) else list(objectives)
+    if not objective_list:
+        raise FeatscopeError("nothing to render: give at least one objective")
+    loaded = as_loaded(model, input_shape, normalization)
+    target = resolve_device(device)
+    check_precision(precision)
+    check_preset(preset)
+    check_batch_size(batch_size)
+    overrides = {"steps": steps, "lr": lr, "param": param, "size": size,
+                 "transforms": transforms, **settings}
+    recipes_of(preset, **overrides)  # every bad setting is reported before any work
+    bound = [o.bind(loaded.class_names) for o in objective_list]
+    starts = _start_images(start, loaded, len(bound))
+    units = make_units(bound, seed, labels, 0 if starts is None else len(starts))
+    wanted = units if only is None else [u for u in units if u.label in set(only)]
+    batches = plan_batches(wanted, preset=preset, overrides=overrides, loaded=loaded,
+                           device=target, batch_size=batch_size)
+    search = SearchSettings(target, precision, fold_batchnorm, stop_early, max_norm,
+                            parameterize, spectrum)
+    prior = BatchNormStatistics.of_model(loaded.module) if any(
+        b.recipe.bn_prior for b in batches) else None
+    return RenderPlan(loaded, units, batches, search, starts, diversity_layer, retries, shrink,
+                      prior)
+
+
+def render_planned(plan: RenderPlan, batch: Batch,
+                   on_step: Callable[[int, torch.Tensor], None] | None = None
+                   ) -> list[UnitResult]:
+    """One batch of ``plan`` (or any batch of its units) with its recipe's penalties,
+    recovering from running out of memory and from NaN (``recovery``)."""
+    searched, batch_starts = _with_penalties(batch, plan.loaded, plan.starts,
+                                             plan.diversity_layer, plan.prior)
+    position = {u.label: i for i, u in enumerate(batch.units)}
+
+    def run(part: Batch, recipe: Recipe) -> list[UnitResult]:
+        rows = [position[u.label] for u in part.units]
+        return render_batch(plan.loaded, part, [searched[i] for i in rows], plan.search,
+                            None if batch_starts is None else batch_starts[rows], on_step,
+                            recipe)
+
+    return render_robustly(run, batch, retries=plan.retries, shrink=plan.shrink)
 
 
 def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Objective], *,
@@ -51,6 +137,7 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
            stop_early: bool = True, progress: bool = False,
            on_step: Callable[[int, torch.Tensor], None] | None = None,
            on_batch: OnBatch | None = None, labels: Sequence[str] | None = None,
+           only: Collection[str] | None = None,
            start: torch.Tensor | None = None, spectrum: torch.Tensor | None = None,
            diversity_layer: str | None = None, parameterize: Parameterize | None = None,
            precision: Precision = "float32", fold_batchnorm: bool = True,
@@ -59,7 +146,7 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
 
     ``preset`` names a recipe (``PRESETS``); the default, "auto", renders classes (objectives
     on the model's output) with ``legible`` and every other unit with ``featscope``;
-    ``steps``, ``lr``, ``param``, ``size``, ``transforms`` and ``settings`` override recipe
+    ``steps``, ``lr``, ``param``, ``size``, ``transforms`` and other settings override recipe
     fields (crops, noise, diversity, closeness, warmup, ...).
     ``model`` is a ``LoadedModel`` (from ``load_model``) or any ``nn.Module`` with an
     ``input_shape`` (C, H, W) or (...,) given or as its attribute.
@@ -77,54 +164,36 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
     float32. ``fold_batchnorm``: batch norms that directly follow a convolution are folded
     into it for the search (same values, less work per step).
     ``on_batch(units)`` is called with each finished batch; ``labels`` name the units (they
-    must be distinct). A unit whose search meets NaN/Inf is retried ``retries`` times with
-    the learning rate divided by ``shrink``; if some units still fail, the others are
-    finished and ``RenderError`` is raised with the whole result.
+    must be distinct); ``only`` renders just the units with these labels (seeds and copies
+    still count the whole request), and the result holds just those. A unit whose search
+    meets NaN/Inf is retried ``retries`` times with the learning rate divided by ``shrink``;
+    if some units still fail, the others are finished and ``RenderError`` is raised with the
+    whole result.
     """
-    objective_list = [objectives] if isinstance(objectives, Objective) else list(objectives)
-    if not objective_list:
-        raise FeatscopeError("nothing to render: give at least one objective")
-    loaded = as_loaded(model, input_shape, normalization)
-    target = resolve_device(device)
-    check_precision(precision)
-    check_preset(preset)
-    check_batch_size(batch_size)
-    overrides = {"steps": steps, "lr": lr, "param": param, "size": size,
-                 "transforms": transforms, **settings}
-    recipes_of(preset, **overrides)  # every bad setting is reported before any work
-    bound = [o.bind(loaded.class_names) for o in objective_list]
-    starts = _start_images(start, loaded, len(bound))
-    units = make_units(bound, seed, labels, 0 if starts is None else len(starts))
-    batches = plan_batches(units, preset=preset, overrides=overrides, loaded=loaded,
-                           device=target, batch_size=batch_size)
-    search = SearchSettings(target, precision, fold_batchnorm, stop_early, max_norm,
-                            parameterize, spectrum)
+    plan = plan_render(model, objectives, preset=preset, steps=steps, lr=lr, param=param,
+                       size=size, transforms=transforms, seed=seed, device=device,
+                       batch_size=batch_size, input_shape=input_shape,
+                       normalization=normalization, max_norm=max_norm, stop_early=stop_early,
+                       labels=labels, only=only, start=start, spectrum=spectrum,
+                       diversity_layer=diversity_layer, parameterize=parameterize,
+                       precision=precision, fold_batchnorm=fold_batchnorm, retries=retries,
+                       shrink=shrink, **settings)
     done: dict[str, UnitResult] = {}
-    total = sum(b.recipe.steps * len(b.units) for b in batches)
-    with progress_bar(total, f"rendering {len(units)} units", progress) as bar:
+    planned = [u for b in plan.batches for u in b.units]
+    total = sum(b.recipe.steps * len(b.units) for b in plan.batches)
+    with progress_bar(total, f"rendering {len(planned)} units", progress) as bar:
         def step_done(step: int, values: torch.Tensor) -> None:
             bar.update(len(values))
             if on_step is not None:
                 on_step(step, values)
 
-        prior = BatchNormStatistics.of_model(loaded.module) if any(
-            b.recipe.bn_prior for b in batches) else None
-        for batch in batches:
-            searched, batch_starts = _with_penalties(batch, loaded, starts, diversity_layer,
-                                                     prior)
-            position = {u.label: i for i, u in enumerate(batch.units)}
-
-            def run(part: Batch, recipe: Recipe) -> list[UnitResult]:
-                rows = [position[u.label] for u in part.units]
-                return render_batch(loaded, part, [searched[i] for i in rows], search,
-                                    None if batch_starts is None else batch_starts[rows],
-                                    step_done, recipe)
-
-            finished = render_robustly(run, batch, retries=retries, shrink=shrink)
+        for batch in plan.batches:
+            finished = render_planned(plan, batch, step_done)
             if on_batch is not None:
                 on_batch(finished)
             done.update((r.label, r) for r in finished)
-    result = RenderResult([done[u.label] for u in units], str(target), tuple(loaded.input_shape))
+    result = RenderResult([done[u.label] for u in plan.units if u.label in done],
+                          str(plan.search.device), tuple(plan.loaded.input_shape))
     if result.failed:
         raise RenderError(result)
     return result

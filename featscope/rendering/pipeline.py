@@ -59,7 +59,7 @@ class Pipeline:
         if recipe.crops:
             self.crops = CropSchedule(recipe.crops, recipe.crop_start, recipe.crop_end,
                                       recipe.crop_spread, recipe.crop_rotate, recipe.noise,
-                                      recipe.shrink)
+                                      recipe.thumbnail_views)
             self.augment = self._crop_views(recipe, side, to_model)
         else:  # one resampling from the parameterized image to the model's input
             self.augment = {"lucid": tf.per_image(tf.lucid_transforms(), to_model),

@@ -57,9 +57,9 @@ class Recipe:
     closeness: float = 0.0  # weight of the mean squared distance to a start image
     # Weight of DeepInversion's batch-norm statistics prior (models with batch norm only).
     bn_prior: float = 0.0
-    # Each crop view is also seen at a lower resolution: shrunk to a side fraction drawn from
-    # this range, then enlarged back (what survives a thumbnail); None: views at full size.
-    shrink: tuple[float, float] | None = None
+    # Each crop view is seen as a thumbnail: shrunk to a side fraction drawn from this range,
+    # then enlarged back (only what survives a thumbnail counts); None: views at full size.
+    thumbnail_views: tuple[float, float] | None = None
     warmup: int = 0  # first steps with leaky ReLU gradients (revives dead units)
     # Render at this fraction of the model's input side (not below 32 px), resized up to it:
     # no detail finer than the model needs to see the object, so it survives thumbnails.
@@ -109,8 +109,9 @@ def _problems(r: Recipe) -> list[str]:
         (r.diversity >= 0, f"diversity must be 0 or more (got {r.diversity:g})"),
         (r.closeness >= 0, f"closeness must be 0 or more (got {r.closeness:g})"),
         (r.bn_prior >= 0, f"bn_prior must be 0 or more (got {r.bn_prior:g})"),
-        (r.shrink is None or 0 < r.shrink[0] <= r.shrink[1] <= 1,
-         f"shrink must be a range 0 < low <= high <= 1 of side fractions (got {r.shrink})"),
+        (r.thumbnail_views is None or 0 < r.thumbnail_views[0] <= r.thumbnail_views[1] <= 1,
+         f"thumbnail_views must be a range 0 < low <= high <= 1 of side fractions (got "
+         f"{r.thumbnail_views})"),
         (r.warmup >= 0, f"warmup must be 0 or more steps (got {r.warmup})"),
         (r.resolution is None or 0 < r.resolution <= 1,
          f"resolution must be in (0, 1] (a fraction of the model's input side); got "

@@ -1,7 +1,16 @@
 """The results store: units' results on disk keyed by their settings, and ``summary.json``."""
 
-from .store import RECORD_SUFFIX, ResultStore, StoredUnit, readable, settings_key
+from .location import Location, is_url
+from .store import (
+    RECORD_SUFFIX,
+    ResultStore,
+    StoredUnit,
+    readable,
+    readable_data,
+    settings_key,
+)
 from .summary import SCHEMA_VERSION, SUMMARY, Summary, read_summary, resolve, row_of
 
-__all__ = ["RECORD_SUFFIX", "ResultStore", "StoredUnit", "readable", "settings_key",
+__all__ = ["Location", "is_url", "RECORD_SUFFIX", "ResultStore", "StoredUnit", "readable",
+           "readable_data", "settings_key",
            "SCHEMA_VERSION", "SUMMARY", "Summary", "read_summary", "resolve", "row_of"]

@@ -12,22 +12,34 @@ serves a result made with other settings. A unit counts as stored only when its 
 every file it lists are there and readable: a crash, Ctrl-C or a full disk leaves at most a
 missing unit, never a wrong one. Paths in records are relative to the output folder, so a
 copied folder keeps working.
+
+The root may also be an fsspec URL (``s3://bucket/atlas``; ``location``): workers on other
+machines then write there, and ``copy_from`` brings their units into a local store. A store
+opened with a ``journal`` name also writes ``cache/KEY/puts/STEM.NAME.ID.json`` after each
+record, so that how often each unit was stored can be counted (``puts``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from ..files.writing import file_stems, write_json
+from ..files.writing import file_stems, json_bytes
 from ..inputs.base import InputKind
 from ..rendering.results import UnitResult
+from .location import Location
 
 RECORD_SUFFIX = ".result.json"
 
@@ -79,29 +91,45 @@ class StoredUnit:
 def readable(path: Path) -> bool:
     """Whether a result file exists and parses (a crash or full disk can leave it broken)."""
     try:
-        if path.suffix == ".png":
-            with Image.open(path) as image:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return readable_data(path.name, data)
+
+
+def readable_data(name: str, data: bytes) -> bool:
+    """Whether the bytes of the result file ``name`` parse as its suffix says."""
+    suffix = Path(name).suffix
+    try:
+        if suffix == ".png":
+            with Image.open(io.BytesIO(data)) as image:
                 image.verify()
-        elif path.suffix == ".npy":
-            np.load(path, allow_pickle=False)
-        elif path.suffix == ".json":
-            json.loads(path.read_text())
+        elif suffix == ".npy":
+            np.load(io.BytesIO(data), allow_pickle=False)
+        elif suffix == ".json":
+            json.loads(data)
         else:
-            return path.stat().st_size > 0
+            return len(data) > 0
     except (OSError, ValueError, SyntaxError):  # PIL reports bad PNG data as SyntaxError too
         return False
     return True
 
 
 class ResultStore:
-    """The units of one set of ``settings`` under the output folder ``root``."""
+    """The units of one set of ``settings`` under the output folder ``root`` (a local folder,
+    or an fsspec URL, see the module docstring)."""
 
-    def __init__(self, root: str | Path, settings: dict, kind: InputKind):
-        self.root = Path(root)
+    def __init__(self, root: str | Path, settings: dict, kind: InputKind,
+                 journal: str | None = None):
+        self.location = Location(root)
+        self.root: Path | str = root if self.location.url else Path(root)
         self.settings = settings
         self.key = settings_key(settings)
-        self.folder = self.root / "cache" / self.key
+        self.prefix = f"cache/{self.key}"  # the units' folder, relative to the root
+        self.folder: Path | str = (f"{str(root).rstrip('/')}/{self.prefix}" if self.location.url
+                                   else self.root / "cache" / self.key)
         self.kind = kind
+        self.journal = journal
 
     def stem(self, label: str) -> str:
         # The same label always maps to the same file, whatever else is rendered with it.
@@ -110,27 +138,34 @@ class ResultStore:
     def relative(self, path: str | Path) -> str:
         return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
 
+    def _record(self, label: str) -> str:
+        return f"{self.prefix}/{self.stem(label)}{RECORD_SUFFIX}"
+
     def get(self, label: str) -> StoredUnit | None:
         """The stored result of ``label``, or None when it is missing, failed or damaged."""
-        path = self.folder / f"{self.stem(label)}{RECORD_SUFFIX}"
         try:
-            unit = StoredUnit.from_json(json.loads(path.read_text()))
+            unit = StoredUnit.from_json(json.loads(self.location.read_bytes(self._record(label))))
         except (OSError, ValueError, TypeError):  # missing, partial or from another version
             return None
         if unit.label != label or unit.error is not None or not unit.files:
             return None
-        if not all(readable(self.root / p) for p in unit.files.values()):
+        if not all(self._readable(p) for p in unit.files.values()):
             return None
         return unit
 
+    def _readable(self, relative: str) -> bool:
+        if not self.location.url:
+            return readable(self.root / relative)
+        try:
+            return readable_data(relative, self.location.read_bytes(relative))
+        except OSError:
+            return False
+
     def put(self, result: UnitResult) -> StoredUnit:
         """Write a unit's files, then its record (last, so the unit counts only when whole)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
         files = {}
         if result.image is not None:
-            written = self.kind.save(result.image, self.folder, self.stem(result.label),
-                                     transparency=result.transparency)
-            files = {what: self.relative(path) for what, path in written.items()}
+            files = self._save_files(result)
         unit = StoredUnit(
             label=result.label, target=result.target, copy=result.copy, seed=result.seed,
             preset=result.preset, key=self.key, files=files,
@@ -140,5 +175,55 @@ class ResultStore:
             zero_gradient=result.zero_gradient, never_activated=result.never_activated,
             batch=list(result.batch), nan_retries=result.nan_retries, error=result.error,
             extra=dict(result.extra))
-        write_json(asdict(unit), self.folder / f"{self.stem(result.label)}{RECORD_SUFFIX}")
+        self.location.write_bytes(self._record(result.label), json_bytes(asdict(unit)))
+        if self.journal is not None:
+            entry = {"label": unit.label, "worker": self.journal, "time": time.time()}
+            name = f"{self.stem(unit.label)}.{self.journal}.{uuid.uuid4().hex[:8]}.json"
+            self.location.write_bytes(f"{self.prefix}/puts/{name}", json_bytes(entry))
         return unit
+
+    def _save_files(self, result: UnitResult) -> dict[str, str]:
+        """The input kind writes the unit's files (into a scratch folder first for a URL)."""
+        stem = self.stem(result.label)
+        if not self.location.url:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            written = self.kind.save(result.image, self.folder, stem,
+                                     transparency=result.transparency)
+            return {what: self.relative(path) for what, path in written.items()}
+        with tempfile.TemporaryDirectory(prefix="featscope-unit-") as scratch:
+            written = self.kind.save(result.image, Path(scratch), stem,
+                                     transparency=result.transparency)
+            files = {}
+            for what, path in written.items():
+                relative = f"{self.prefix}/{Path(path).name}"
+                self.location.write_bytes(relative, Path(path).read_bytes())
+                files[what] = relative
+        return files
+
+    def copy_from(self, other: ResultStore, label: str) -> StoredUnit | None:
+        """Bring ``label``'s unit from ``other`` (a store of the same settings, e.g. at the
+        workers' URL) into this one: its files, then its record. None when ``other`` does not
+        hold it whole."""
+        if other.key != self.key:
+            raise ValueError(f"stores of different settings ({other.key}, {self.key})")
+        unit = other.get(label)
+        if unit is None:
+            return None
+        for relative in unit.files.values():
+            self.location.write_bytes(relative, other.location.read_bytes(relative))
+        self.location.write_bytes(self._record(label), json_bytes(asdict(unit)))
+        return unit
+
+    def puts(self, labels: Iterable[str] | None = None) -> Counter[str]:
+        """How many times each unit was stored by journaling stores (see the module
+        docstring), for ``labels`` (default: every unit in the journal)."""
+        wanted = None if labels is None else set(labels)
+        counts: Counter[str] = Counter()
+        for name in self.location.names(f"{self.prefix}/puts"):
+            try:
+                label = json.loads(self.location.read_bytes(f"{self.prefix}/puts/{name}"))["label"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if wanted is None or label in wanted:
+                counts[label] += 1
+        return counts

@@ -39,7 +39,7 @@ class CropSchedule:
     spread: float | None = None
     rotate: float = 0.0
     noise: float = 0.0
-    shrink: tuple[float, float] | None = None  # each view seen at this side fraction, enlarged
+    thumbnails: tuple[float, float] | None = None  # each view seen at this side fraction
 
     def __post_init__(self):
         if self.count < 1:
@@ -89,8 +89,8 @@ def crop_views(image: torch.Tensor, schedule: CropSchedule, out_size: tuple[int,
                           align_corners=False) + FILL
     views = views.reshape(batch, channels, schedule.count, height, width).transpose(1, 2)
     views = views.reshape(n, channels, height, width)
-    if schedule.shrink is not None:
-        low, high = schedule.shrink
+    if schedule.thumbnails is not None:
+        low, high = schedule.thumbnails
         fractions = low + (high - low) * per_element(random, batch, count).reshape(n)
         views = torch.cat([_seen_small(view[None], fraction) for view, fraction in
                            zip(views, fractions.tolist())])

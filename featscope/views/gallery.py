@@ -85,8 +85,9 @@ document.addEventListener('keydown', function (event) {
 """
 
 
-def _page(title: str, body: str) -> str:
-    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+def _page(title: str, body: str, refresh: int | None = None) -> str:
+    reload = f"<meta http-equiv=\"refresh\" content=\"{int(refresh)}\">" if refresh else ""
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{reload}"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{html.escape(title)}</title><link rel=\"icon\" href=\"data:,\">"
             f"<style>{STYLE}</style></head>\n"
@@ -144,23 +145,32 @@ class Site:
 
 def write_gallery(out: str | Path, layers: Sequence[LayerEntry], *, title: str,
                   settings: dict, input_size: tuple[int, int] | None = None,
-                  figures: Sequence[Path] = ()) -> Path:
+                  figures: Sequence[Path] = (), status: str | None = None,
+                  refresh: int | None = None, written: set[str] | None = None) -> Path:
     """Write the site for ``layers`` into ``out``; returns the index page's path.
 
     ``input_size`` (H, W) is the size dataset examples were scored at (needed to cut their
-    crops); ``figures`` are extra images shown on the index (e.g. the overview).
+    crops); ``figures`` are extra images shown on the index (e.g. the overview). A site that
+    is still filling up (``featscope atlas``) shows ``status`` on its index, which reloads
+    itself every ``refresh`` seconds, and is written again as units arrive: ``written``
+    holds the units whose thumbnails and examples are already written (updated here), so
+    that each rewrite writes only the new ones.
     """
     site = Site(Path(out), layers)
     for layer in site.layers:
         for i, unit in enumerate(layer.units):
-            _write_unit_files(site, layer, i, unit, input_size)
+            key = str(site.thumb(layer.name, i))
+            if written is None or key not in written:
+                _write_unit_files(site, layer, i, unit, input_size)
+            if written is not None:
+                written.add(key)
     for position, layer in enumerate(site.layers):
         for page in range(site.pages(layer)):
             _write(site.layer_page(layer.name, page), _layer_html(site, position, page, title))
         for i in range(len(layer.units)):
             _write(site.unit_page(layer.name, i), _unit_html(site, position, i, title))
     index = site.out / "index.html"
-    _write(index, _index_html(site, title, settings, figures))
+    _write(index, _index_html(site, title, settings, figures, status, refresh))
     return index
 
 
@@ -181,11 +191,14 @@ def _write_unit_files(site: Site, layer: LayerEntry, i: int, unit: UnitEntry,
                  site.example(layer.name, i, rank, "crop"))
 
 
-def _index_html(site: Site, title: str, settings: dict, figures: Sequence[Path]) -> str:
+def _index_html(site: Site, title: str, settings: dict, figures: Sequence[Path],
+                status: str | None = None, refresh: int | None = None) -> str:
     page = site.out / "index.html"
     parts = [f"<h1>{html.escape(title)}</h1>",
              "<p class=\"muted\">Click a layer, then a unit. Keys: ← → previous/next, "
              "↑ up one level, i index, 1–9 a layer.</p>"]
+    if status:
+        parts.append(f"<p class=\"status\"><b>{html.escape(status)}</b></p>")
     for figure in figures:
         parts.append("<p>" + _img(site.rel(figure, page), "overview", ' style="max-width:100%"')
                      + "</p>")
@@ -199,7 +212,7 @@ def _index_html(site: Site, title: str, settings: dict, figures: Sequence[Path])
                      f'{html.escape(layer.description)}</span></h2>'
                      f'<a href="{html.escape(first)}"><div class="strip">{thumbs}</div></a></div>')
     parts.append("<h2>Settings</h2><pre>" + html.escape(json.dumps(settings, indent=2)) + "</pre>")
-    return _page(title, "\n".join(parts))
+    return _page(title, "\n".join(parts), refresh)
 
 
 def _neighbour_layer_link(site: Site, position: int, step: int, page: Path, key: str) -> str:

@@ -66,18 +66,31 @@ def spread_layers(infos: Sequence[LayerInfo], count: int) -> list[str]:
     blocks are the candidates, because their outputs are what the next stage sees; otherwise
     every such layer is.
     """
-    spatial = [info for info in infos if info.name and len(info.shape) == 3]
-    containers = _containers(infos)
-    blocks = [info for info in spatial
-              if info.name in containers and _NUMBERED.match(info.name)]
+    spatial, blocks = _spatial_and_blocks(infos)
     candidates = blocks if len(blocks) >= count else spatial
-    if not candidates:
-        raise FeatscopeError("this model has no layer with a 2-D feature map (C, H, W); "
-                             "give --layers explicitly")
     if count >= len(candidates):
         return [info.name for info in candidates]
     step = (len(candidates) - 1) / max(1, count - 1)
     return [candidates[round(i * step)].name for i in range(count)]
+
+
+def every_layer(infos: Sequence[LayerInfo]) -> list[str]:
+    """Every layer an atlas shows, low to high: the network's blocks, where it is a sequence
+    of blocks (as ``spread_layers`` picks them), otherwise every layer with a 2-D feature
+    map."""
+    spatial, blocks = _spatial_and_blocks(infos)
+    return [info.name for info in (blocks or spatial)]
+
+
+def _spatial_and_blocks(infos: Sequence[LayerInfo]) -> tuple[list[LayerInfo], list[LayerInfo]]:
+    spatial = [info for info in infos if info.name and len(info.shape) == 3]
+    if not spatial:
+        raise FeatscopeError("this model has no layer with a 2-D feature map (C, H, W); "
+                             "give --layers explicitly")
+    containers = _containers(infos)
+    blocks = [info for info in spatial
+              if info.name in containers and _NUMBERED.match(info.name)]
+    return spatial, blocks
 
 
 def _containers(infos: Sequence[LayerInfo]) -> set[str]:
@@ -127,8 +140,8 @@ DEFAULT_CLASSES = 8
 
 def class_targets(loaded: LoadedModel, spec: str | None,
                   infos: dict[str, LayerInfo] | None = None) -> list[str]:
-    """Class targets ``logit:K`` from "1,207,goldfinch" or a range "0:8" (default: 8 classes
-    spread over all of them)."""
+    """Class targets ``logit:K`` from "1,207,goldfinch", a range "0:8" or "all" (default: 8
+    classes spread over all of them)."""
     output = (infos or layer_infos(loaded)).get(MODEL_OUTPUT)
     count = output.shape[-1] if output is not None and output.shape else None
     if not count:
@@ -136,6 +149,8 @@ def class_targets(loaded: LoadedModel, spec: str | None,
     if spec is None:
         step = max(1, count // DEFAULT_CLASSES)
         items = [str(k) for k in range(0, count, step)][:DEFAULT_CLASSES]
+    elif spec.strip() == "all":
+        items = [str(k) for k in range(count)]
     elif ":" in spec and "," not in spec:
         items = [str(k) for k in parse_units(spec, count)]
     else:

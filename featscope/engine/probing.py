@@ -7,6 +7,8 @@ When every probed layer has produced its output, the rest of the forward pass is
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -153,3 +155,45 @@ def list_layers(model: nn.Module, example: torch.Tensor) -> list[LayerInfo]:
         layers.append(LayerInfo(MODEL_OUTPUT, "output", tuple(output.shape[1:])))
     return layers
 
+
+_NUMBERED = re.compile(r"^(.+\.)?\d+$")  # the N-th module of a sequence: "_blocks.3", "3"
+
+
+def spread_layers(infos: Sequence[LayerInfo], count: int) -> list[str]:
+    """``count`` layers spread evenly from the first to the last block of the network.
+
+    Candidates are layers with a 2-D feature map (C, H, W). Where the network is a sequence
+    of blocks (numbered modules with submodules, e.g. ``_blocks.3`` or ``layer2.1``), the
+    blocks are the candidates, because their outputs are what the next stage sees; otherwise
+    every such layer is.
+    """
+    spatial, blocks = _spatial_and_blocks(infos)
+    candidates = blocks if len(blocks) >= count else spatial
+    if count >= len(candidates):
+        return [info.name for info in candidates]
+    step = (len(candidates) - 1) / max(1, count - 1)
+    return [candidates[round(i * step)].name for i in range(count)]
+
+
+def every_layer(infos: Sequence[LayerInfo]) -> list[str]:
+    """Every layer an atlas shows, low to high: the network's blocks, where it is a sequence
+    of blocks (as ``spread_layers`` picks them), otherwise every layer with a 2-D feature
+    map."""
+    spatial, blocks = _spatial_and_blocks(infos)
+    return [info.name for info in (blocks or spatial)]
+
+
+def _spatial_and_blocks(infos: Sequence[LayerInfo]) -> tuple[list[LayerInfo], list[LayerInfo]]:
+    spatial = [info for info in infos if info.name and len(info.shape) == 3]
+    if not spatial:
+        raise FeatscopeError("this model has no layer with a 2-D feature map (C, H, W); "
+                             "give --layers explicitly")
+    containers = _containers(infos)
+    blocks = [info for info in spatial
+              if info.name in containers and _NUMBERED.match(info.name)]
+    return spatial, blocks
+
+
+def _containers(infos: Sequence[LayerInfo]) -> set[str]:
+    names = [info.name for info in infos]
+    return {name for name in names if any(other.startswith(name + ".") for other in names)}

@@ -4,16 +4,15 @@ layers spread evenly over a network's depth."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 import torch
 
-from ..engine.probing import MODEL_OUTPUT, LayerInfo, list_layers, resolve_layer
+from ..engine.probing import (MODEL_OUTPUT, LayerInfo, every_layer, list_layers,  # noqa: F401
+                              resolve_layer, spread_layers)
 from ..errors import FeatscopeError
 from ..models import LoadedModel
 
 _RANGE = re.compile(r"^\s*(\d*)\s*:\s*(\d*)\s*$")
-_NUMBERED = re.compile(r"^(.+\.)?\d+$")  # the N-th module of a sequence: "_blocks.3", "3"
 
 
 def parse_units(spec: str | None, count: int, every: bool = False, default: int = 64) -> list[int]:
@@ -56,46 +55,6 @@ def select_units(spec: str | None, count: int, every: bool = False,
         raise FeatscopeError(f"unit {outside[0]} is out of range: this layer has {count} "
                              f"features, valid 0..{count - 1}")
     return units, note
-
-
-def spread_layers(infos: Sequence[LayerInfo], count: int) -> list[str]:
-    """``count`` layers spread evenly from the first to the last block of the network.
-
-    Candidates are layers with a 2-D feature map (C, H, W). Where the network is a sequence
-    of blocks (numbered modules with submodules, e.g. ``_blocks.3`` or ``layer2.1``), the
-    blocks are the candidates, because their outputs are what the next stage sees; otherwise
-    every such layer is.
-    """
-    spatial, blocks = _spatial_and_blocks(infos)
-    candidates = blocks if len(blocks) >= count else spatial
-    if count >= len(candidates):
-        return [info.name for info in candidates]
-    step = (len(candidates) - 1) / max(1, count - 1)
-    return [candidates[round(i * step)].name for i in range(count)]
-
-
-def every_layer(infos: Sequence[LayerInfo]) -> list[str]:
-    """Every layer an atlas shows, low to high: the network's blocks, where it is a sequence
-    of blocks (as ``spread_layers`` picks them), otherwise every layer with a 2-D feature
-    map."""
-    spatial, blocks = _spatial_and_blocks(infos)
-    return [info.name for info in (blocks or spatial)]
-
-
-def _spatial_and_blocks(infos: Sequence[LayerInfo]) -> tuple[list[LayerInfo], list[LayerInfo]]:
-    spatial = [info for info in infos if info.name and len(info.shape) == 3]
-    if not spatial:
-        raise FeatscopeError("this model has no layer with a 2-D feature map (C, H, W); "
-                             "give --layers explicitly")
-    containers = _containers(infos)
-    blocks = [info for info in spatial
-              if info.name in containers and _NUMBERED.match(info.name)]
-    return spatial, blocks
-
-
-def _containers(infos: Sequence[LayerInfo]) -> set[str]:
-    names = [info.name for info in infos]
-    return {name for name in names if any(other.startswith(name + ".") for other in names)}
 
 
 def layer_infos(loaded: LoadedModel) -> dict[str, LayerInfo]:

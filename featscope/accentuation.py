@@ -6,4 +6,5 @@ import warnings
 from .rendering.api import accentuate  # noqa: F401
 
 warnings.warn("featscope.accentuation is deprecated and will be removed in 0.3; import from "
-              "featscope.rendering.api (or the featscope package) instead", DeprecationWarning, stacklevel=2)
+              "featscope.rendering.api (or the featscope package) instead", DeprecationWarning,
+              stacklevel=2)

@@ -7,4 +7,5 @@ from .analysis.examples import Example, Examples, crop, peak_box, top_examples  
 from .files.images import find_images  # noqa: F401
 
 warnings.warn("featscope.dataset is deprecated and will be removed in 0.3; import from "
-              "featscope.analysis.examples (or the featscope package) instead", DeprecationWarning, stacklevel=2)
+              "featscope.analysis.examples (or the featscope package) instead", DeprecationWarning,
+              stacklevel=2)

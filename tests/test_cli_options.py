@@ -8,8 +8,13 @@ import pytest
 from typer.testing import CliRunner
 
 from featscope.cli import app
-from featscope.cli.options import (OPTIONS, ExamplesOptions, ModelOptions, OutputOptions,
-                                   RenderOptions)
+from featscope.cli.options import (
+    OPTIONS,
+    ExamplesOptions,
+    ModelOptions,
+    OutputOptions,
+    RenderOptions,
+)
 
 RENDERING_COMMANDS = ["render", "sheet", "overview", "classes", "gallery"]
 SHARED = [ModelOptions, RenderOptions, OutputOptions]

@@ -46,9 +46,31 @@ def commands(code: str) -> list[list[str]]:
     return [words for line in text.splitlines() if (words := shlex.split(line, comments=True))]
 
 
+def assert_extras_installed(words: list[str]) -> None:
+    """A documented ``pip install -e '.[extra,…]'`` names extras this suite already installs.
+
+    Installing is not repeated here (CI's ``make setup`` installs the ``test`` extra); the
+    line is checked to name this project and extras that ``test`` covers, so it runs as
+    written after set-up.
+    """
+    import tomllib
+
+    optional = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    assert words[1:3] == ["install", "-e"], f"a pip line that is not an editable install: {words}"
+    target = words[3]
+    assert target.startswith(".["), f"a documented pip line that installs something else: {words}"
+    for extra in target[2:-1].split(","):
+        assert extra in optional, f"{extra!r} is not an extra of pyproject.toml: {words}"
+        assert set(optional[extra]) <= set(optional["test"]), f"the test extra lacks {extra!r}"
+
+
 def runnable(words: list[str]) -> list[str] | None:
     """``words`` as the test runs them (see the module docstring), or None if not run here."""
     if words[0] == "make" or any("bench" in w for w in words):
+        return None
+    if Path(words[0]).name == "pip":
+        assert_extras_installed(words)
         return None
     assert words[0] == "featscope", f"a documented command that is not featscope: {words}"
     args = list(words[1:])

@@ -71,7 +71,8 @@ def activation_ratio(model: LoadedModel, objectives: Sequence[Objective], images
     """
     reached = objective_values(model, objectives, images)
     best = natural_maxima(model, objectives, naturals)
-    return torch.where(best > 0, reached / best.clamp_min(1e-12), torch.full_like(best, float("nan")))
+    unknown = torch.full_like(best, float("nan"))
+    return torch.where(best > 0, reached / best.clamp_min(1e-12), unknown)
 
 
 def robustness(model: LoadedModel, objectives: Sequence[Objective], images: torch.Tensor,
@@ -112,7 +113,8 @@ class Transfer:
 
 @torch.no_grad()
 def transferability(judge: LoadedModel, classes: Sequence[int], images: torch.Tensor,
-                    thumbnails: Sequence[int] = THUMBNAILS, chunk: int = INFERENCE_BATCH) -> Transfer:
+                    thumbnails: Sequence[int] = THUMBNAILS,
+                    chunk: int = INFERENCE_BATCH) -> Transfer:
     """How the ``judge`` model ranks each image's target class, at full size and as thumbnails."""
     if len(classes) != images.shape[0]:
         raise FeatscopeError(f"{len(classes)} classes for {images.shape[0]} images")

@@ -82,7 +82,8 @@ def evaluate_command(
     metrics = {"robustness": robustness(loaded, objectives, images, draws=draws).tolist()}
     if natural is not None:
         naturals = load_folder(natural, mode)
-        metrics["activation_ratio"] = activation_ratio(loaded, objectives, images, naturals).tolist()
+        ratios = activation_ratio(loaded, objectives, images, naturals)
+        metrics["activation_ratio"] = ratios.tolist()
     if judge is not None:
         classes = [o.k if isinstance(o, ClassLogit) else None for o in objectives]
         if not any(c is not None for c in classes):

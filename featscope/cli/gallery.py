@@ -14,8 +14,14 @@ from ..files.writing import save_png
 from ..views.gallery import LayerEntry, UnitEntry, write_gallery
 from ..views.selection import choose_layers, class_targets, layer_infos
 from .app import log
-from .options import (ExamplesOptions, LayerOptions, ModelOptions, OutputOptions,
-                      RenderOptions, command)
+from .options import (
+    ExamplesOptions,
+    LayerOptions,
+    ModelOptions,
+    OutputOptions,
+    RenderOptions,
+    command,
+)
 from .session import Job, value_text
 
 OVERVIEW_UNITS = 8  # units per layer in the index's overview figure

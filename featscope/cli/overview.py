@@ -7,8 +7,14 @@ from ..files.writing import save_png
 from ..views.figures import examples_figure
 from ..views.selection import choose_layers
 from .app import log
-from .options import (ExamplesOptions, LayerOptions, ModelOptions, OutputOptions,
-                      RenderOptions, command)
+from .options import (
+    ExamplesOptions,
+    LayerOptions,
+    ModelOptions,
+    OutputOptions,
+    RenderOptions,
+    command,
+)
 from .session import Job, value_text
 
 

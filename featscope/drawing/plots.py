@@ -61,7 +61,8 @@ class _Panel:
         for tick in nice_ticks(low, high, 6):
             x = self.x0 + (tick - low) / (high - low) * (self.w - 1)
             self.draw.line([(x, self.y0 + self.h), (x, self.y0 + self.h + 4)], fill=INK)
-            self.draw.text((x, self.y0 + self.h + 5), _label(tick), fill=INK, font=font, anchor="mt")
+            self.draw.text((x, self.y0 + self.h + 5), _label(tick), fill=INK, font=font,
+                           anchor="mt")
         self.draw.text((self.x0 + self.w / 2, self.y0 + self.h + 19), label, fill=INK, font=font,
                        anchor="mt")
 

@@ -19,7 +19,8 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     try:
         resolved = torch.device(device)
     except RuntimeError:
-        raise FeatscopeError(f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:N, mps") from None
+        raise FeatscopeError(f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:N, "
+                             "mps") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise FeatscopeError("device 'cuda' was asked for, but no CUDA GPU is available")
     if resolved.type == "cuda" and resolved.index is not None \

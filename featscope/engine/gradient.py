@@ -62,7 +62,8 @@ class GradientSearch:
     """
 
     def __init__(self, variables: Sequence[torch.Tensor], *, maximize: bool = False,
-                 lr: float = 0.1, optimizer: type[torch.optim.Optimizer] | OptimizerFactory | None = None,
+                 lr: float = 0.1,
+                 optimizer: type[torch.optim.Optimizer] | OptimizerFactory | None = None,
                  grad_norm: GradNorm = "none", batched: bool = False):
         if not variables:
             raise ValueError("GradientSearch needs at least one variable to search over")

@@ -8,7 +8,6 @@ When every probed layer has produced its output, the rest of the forward pass is
 from __future__ import annotations
 
 import re
-
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass

@@ -92,7 +92,8 @@ class Vector:
         note = None if not missing else (
             f"{len(missing)} feature(s) have no bounds in the file ({', '.join(missing[:5])}"
             f"{', ...' if len(missing) > 5 else ''}): searched within "
-            f"[{DEFAULT_RANGE[0]:g}, {DEFAULT_RANGE[1]:g}]; name them in the bounds file to change that")
+            f"[{DEFAULT_RANGE[0]:g}, {DEFAULT_RANGE[1]:g}]; name them in the bounds file to "
+            "change that")
         return Vector(names, low, high), note
 
     def feature_names(self, features: int) -> list[str]:

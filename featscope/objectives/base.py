@@ -128,7 +128,8 @@ def as_objective(value: Objective | float) -> Objective:
 
 class Sum(Objective):
     def __init__(self, terms: Sequence[Objective]):
-        self.parts = [t for term in terms for t in (term.parts if isinstance(term, Sum) else [term])]
+        self.parts = [t for term in terms
+                      for t in (term.parts if isinstance(term, Sum) else [term])]
         self.layers = frozenset().union(*(t.layers for t in self.parts))
         self.name = " + ".join(t.name for t in self.parts).replace("+ -", "- ")
         self.coupled = any(t.coupled for t in self.parts)

@@ -42,7 +42,8 @@ def check_feature(layer: str, act: torch.Tensor, k: int) -> None:
     if not 0 <= k < count:
         label = "the model output" if layer == MODEL_OUTPUT else f"layer {layer!r}"
         raise FeatscopeError(
-            f"feature {k} is out of range for {label}: it has {count} features, valid 0..{count - 1}"
+            f"feature {k} is out of range for {label}: it has {count} features, "
+            f"valid 0..{count - 1}"
         )
 
 

@@ -18,7 +18,8 @@ from .spectrum import natural_spectrum, rfft_magnitude
 Random = UnitRandom | torch.Generator
 
 
-def _normal(shape: tuple[int, ...], random: Random, device: torch.device, sd: float) -> torch.Tensor:
+def _normal(shape: tuple[int, ...], random: Random, device: torch.device,
+            sd: float) -> torch.Tensor:
     # Drawn on the CPU so that a seed gives the same start on every device.
     return per_element(random, shape[0], *shape[1:], normal=True).mul_(sd).to(device)
 
@@ -44,7 +45,8 @@ def fourier(shape: tuple[int, int, int, int], *, random: Random | None = None,
             device: torch.device, sd: float = 0.01, decay_power: float = 1.0,
             decorrelate: bool = True, generator: torch.Generator | None = None,
             **context) -> Parameterization:
-    """Image = sigmoid(colour(irfft2(scale * spectrum) / 4)), scale = 1 / max(|f|, 1/max(H, W))^decay.
+    """Image = sigmoid(colour(irfft2(scale * spectrum) / 4)),
+    scale = 1 / max(|f|, 1/max(H, W))^decay.
 
     The spectrum (B, C, H, W//2+1) is complex, stored as real and imaginary parts.
     """
@@ -101,8 +103,9 @@ def model_space(shape: tuple[int, int, int, int], *, random: Random | None = Non
     Keras example's search space); the image is their un-normalized view."""
     start = per_element(random or generator, shape[0], *shape[1:]).mul_(high - low).add_(low)
     values = start.to(device).requires_grad_(True)
-    image = (lambda: normalization.inverse(values)) if normalization is not None else (lambda: values)
-    return Parameterization([values], image, "model-space pixels")
+    if normalization is None:
+        return Parameterization([values], lambda: values, "model-space pixels")
+    return Parameterization([values], lambda: normalization.inverse(values), "model-space pixels")
 
 
 def from_image(start: torch.Tensor, *, random: Random | None = None, device: torch.device,

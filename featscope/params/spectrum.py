@@ -61,7 +61,8 @@ def spectrum_from_images(images: Iterable[torch.Tensor], side: int = STORED_SIDE
     logs = []
     for image in images:
         if image.dim() != 3 or image.shape[0] != 3:
-            raise FeatscopeError(f"spectra need RGB images (3, H, W); got shape {tuple(image.shape)}")
+            raise FeatscopeError(f"spectra need RGB images (3, H, W); got shape "
+                                 f"{tuple(image.shape)}")
         for view in _square_views(image.float(), side):
             z = _decorrelated(view)
             z = (z - z.mean(dim=(1, 2), keepdim=True)) * _hann(side)

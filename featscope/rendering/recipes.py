@@ -91,7 +91,8 @@ def _problems(r: Recipe) -> list[str]:
         (r.steps >= 1, f"steps must be at least 1 (got {r.steps})"),
         (math.isfinite(r.lr) and r.lr > 0, f"lr (the learning rate) must be a positive number "
                                            f"(got {r.lr:g})"),
-        (r.size is None or r.size >= MIN_SIZE, f"size must be at least {MIN_SIZE} px (got {r.size})"),
+        (r.size is None or r.size >= MIN_SIZE,
+         f"size must be at least {MIN_SIZE} px (got {r.size})"),
         (r.upsample_below is None or r.upsample_below >= MIN_SIZE,
          f"upsample_below must be at least {MIN_SIZE} px (got {r.upsample_below})"),
         (r.param in PARAMETERIZATIONS or r.param == "tensor",

@@ -7,8 +7,14 @@ import re
 
 import torch
 
-from ..engine.probing import (MODEL_OUTPUT, LayerInfo, every_layer, list_layers,  # noqa: F401
-                              resolve_layer, spread_layers)
+from ..engine.probing import (  # noqa: F401
+    MODEL_OUTPUT,
+    LayerInfo,
+    every_layer,
+    list_layers,
+    resolve_layer,
+    spread_layers,
+)
 from ..errors import FeatscopeError
 from ..models import LoadedModel
 

@@ -77,6 +77,7 @@ class RenderOptions:
     device: str = "auto"
     batch_size: int | None = None
     precision: str = "float32"
+    graphs: bool = False
     warmup: int | None = None
     crops: int | None = None
     spectrum_from: Path | None = None
@@ -240,12 +241,16 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
     "device": (Annotated[str, _option("--device", help="auto, cpu, cuda, cuda:N or mps")],
                "auto"),
     "batch_size": (Annotated[Optional[int], _option(
-        "--batch-size", help="units searched together in one forward pass (default: the "
-                             "fastest for the device: 32 on a GPU, about one 224 px image on "
-                             "a CPU)")], None),
+        "--batch-size", help="units searched together in one forward pass (default: on a "
+                             "GPU as many as its free memory holds for the layer, at most "
+                             "256; on a CPU about one 224 px image)")], None),
     "precision": (Annotated[str, _option(
         "--precision", help="float32, or bfloat16/float16 autocast for the model (fast on "
                             "GPUs)")], "float32"),
+    "graphs": (Annotated[bool, _option(
+        "--graphs", help="run each search step as one CUDA graph (on CUDA; the featscope "
+                         "preset and others whose transforms draw ahead): no per-step launch "
+                         "cost, the same images to float rounding")], False),
     "warmup": (Annotated[Optional[int], _option(
         "--warmup", help="first steps with leaky ReLU gradients, to revive dead units")], None),
     "crops": (Annotated[Optional[int], _option(

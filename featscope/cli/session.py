@@ -125,8 +125,8 @@ class Job:
                 **({"param": self.rendering.param} if self.rendering.param else {})}
 
     def settings(self) -> dict:
-        """Everything that decides a unit's result (not the device, batch size or folder):
-        the key of the results store."""
+        """Everything that decides a unit's result (not the device, batch size, CUDA graphs or
+        folder): the key of the results store."""
         loaded = self.loaded
         norm = loaded.normalization
         return {
@@ -157,6 +157,7 @@ class Job:
                 "settings": {**self.settings(), **{k: v for k, v in self.overrides().items()},
                              "closeness": resolved.closeness, "diversity": resolved.diversity,
                              "batch_size": self.rendering.batch_size or "auto",
+                             "graphs": self.rendering.graphs,
                              "settings_key": self.store.key},
                 "resumed": self.resumed, "render_seconds": round(self.seconds, 3)}
 
@@ -185,7 +186,8 @@ class Job:
         target = unit.target.removesuffix(f"/{self.rendering.pool}")
         args = ["featscope", "render", target, *_option_args(self.model),
                 *_option_args(self.given), *_option_args(self.rendering, ("device",
-                                                                          "batch_size")),
+                                                                          "batch_size",
+                                                                          "graphs")),
                 *_option_args(self.accent)]
         return shlex.join([*args, "--out", "reproduced"])
 
@@ -244,6 +246,7 @@ class Job:
         overrides = {k: v for k, v in self.overrides().items() if v is not None}
         return {"preset": options.preset, "seed": options.seed, "device": options.device,
                 "batch_size": options.batch_size, "precision": options.precision,
+                "graphs": options.graphs,
                 "parameterize": getattr(self.kind, "parameterize", None),
                 "max_norm": self.given.max_norm, "start": start, "spectrum": spectrum,
                 **overrides}

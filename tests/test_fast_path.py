@@ -1,7 +1,11 @@
 """What makes a search fast on a GPU, checked on the CPU: the fused optimizer gives the same
-search, the batch size follows free memory and the layer's activations. (The sync-free step
+search, the batch size follows free memory and the layer's activations, a batch is written
+while the next renders. (The sync-free step
 and the transforms drawn ahead are in test_architecture.py and test_hardening.py; the CUDA
 graph itself, which needs a GPU, is in test_gpu.py.)"""
+
+import threading
+import time
 
 import pytest
 import torch
@@ -11,6 +15,7 @@ import featscope as fs
 from featscope.engine import GradientSearch, forward_bytes
 from featscope.rendering import default_batch_size, memory_batch, optimizer_for, recipe
 from featscope.rendering.plan import BYTES_PER_FORWARD_BYTE, MAX_ACCELERATOR_BATCH, MEMORY_SHARE
+from featscope.store import Background
 
 MiB = 1 << 20
 
@@ -83,3 +88,36 @@ def test_the_gpu_batch_is_what_its_free_memory_holds_for_the_layer():
                                                                 torch.rand(1, 3, 8, 8), ["head"]))
     # The CPU rule is unchanged.
     assert default_batch_size(loaded, torch.device("cpu"), free=free) == 3 * 224 * 224 // 192
+
+
+def test_batches_are_written_in_order_on_a_thread_while_the_next_renders():
+    rendering_next = threading.Event()
+    written, threads = [], []
+
+    def write(batch):
+        def work():
+            assert rendering_next.wait(5)  # runs while the main thread goes on
+            threads.append(threading.current_thread())
+            written.append(batch)
+        return work
+
+    with Background() as writes:
+        writes.submit(write(1))
+        rendering_next.set()
+        writes.submit(write(2))  # waits for batch 1 first
+        assert written == [1]
+    assert written == [1, 2] and threading.current_thread() not in threads
+
+
+def test_a_failed_write_stops_the_run_and_ctrl_c_waits_for_the_batch_in_flight():
+    def fail():
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"), Background() as writes:
+        writes.submit(fail)
+        writes.submit(lambda: None)  # the next batch's writes see the failure
+    done = []
+    with pytest.raises(KeyboardInterrupt), Background() as writes:
+        writes.submit(lambda: (time.sleep(0.2), done.append("batch 1")))
+        raise KeyboardInterrupt  # Ctrl-C while batch 2 renders
+    assert done == ["batch 1"]

@@ -34,6 +34,7 @@ from ..params.spectrum import spectrum_from_folder
 from ..rendering.api import render
 from ..rendering.recipes import recipe, recipes_of
 from ..rendering.results import RenderError, UnitResult
+from ..store.background import Background
 from ..store.store import ResultStore, StoredUnit, readable
 from ..store.summary import Summary, row_of
 from .app import UnitsFailed, log, warn
@@ -253,12 +254,18 @@ class Job:
 
     def _render(self, objectives: Sequence[Objective], labels: Sequence[str],
                 todo: Sequence[str]) -> None:
-        render(self.loaded, objectives, labels=labels, only=todo,
-               progress=not self.output.quiet and sys.stderr.isatty(), on_batch=self._save,
-               **self.render_arguments())
+        # Each finished batch is written on a worker thread while the next one renders; the
+        # block ends only when the last is written (also on an error or Ctrl-C).
+        with Background() as writes:
+            render(self.loaded, objectives, labels=labels, only=todo,
+                   progress=not self.output.quiet and sys.stderr.isatty(),
+                   on_batch=lambda results: self._save(results, writes),
+                   **self.render_arguments())
 
-    def _save(self, results: list[UnitResult]) -> None:
-        """Store a finished batch and enter it in the summary (before the next batch runs)."""
+    def _save(self, results: list[UnitResult], writes: Background | None = None) -> None:
+        """Store a finished batch and enter it in the summary: on ``writes``'s thread while
+        the next batch renders, or now. What uses the model (the input kind's measurements)
+        runs now, before the next batch has the model."""
         measure = getattr(self.kind, "measure", None)
         if measure is not None:
             done = [r for r in results if r.image is not None]
@@ -267,6 +274,13 @@ class Job:
                 objectives = [self.targets[r.label] for r in done]
                 for r, extra in zip(done, measure(self.loaded.module, objectives, images)):
                     r.extra.update(extra, soft_hard_gap=r.final - extra["objective_hard_tokens"])
+        if writes is None:
+            self._store(results)
+        else:
+            writes.submit(lambda: self._store(results))
+
+    def _store(self, results: list[UnitResult]) -> None:
+        """Write a batch's units (files, then each record) and the summary."""
         for result in results:
             try:
                 self.record([self.store.put(result)], summary=False)

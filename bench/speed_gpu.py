@@ -122,10 +122,12 @@ def _our_stepper(loaded, layer: str, batch: int, channels: int, precision: str, 
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            fs.render(loaded, objectives, preset="featscope", steps=skip + steps, polish=0.0,
-                      device=device, batch_size=batch, precision=precision, graphs=graphs,
-                      seed=0, on_step=on_step)
+            result = fs.render(loaded, objectives, preset="featscope", steps=skip + steps,
+                               polish=0.0, device=device, batch_size=batch, precision=precision,
+                               graphs=graphs, seed=0, on_step=on_step)
         notes.extend(str(w.message) for w in caught if "CUDA graph" in str(w.message))
+        if len(result.units[0].batch) != batch:  # recovery split it: not the asked batch
+            notes.append(f"out of memory at batch {batch}: rendered in smaller batches")
         return (marks[skip + steps - 1] - marks[skip - 1]) / steps
     return run
 

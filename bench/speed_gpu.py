@@ -16,7 +16,7 @@ are untouched; this writes ``speed-gpu.json`` and ``speed-gpu.md``):
   two device synchronizations, after the warm-up and the graph's capture.
 - The whole job: ``featscope sheet layer3.5 --units 0:64 --model torchvision.models:resnet50
   --steps 512`` as a fresh process, start-up, model loading, rendering and writing included:
-  as is, with ``--graphs``, and with ``--graphs --precision bfloat16`` (the random weights
+  with ``--no-graphs``, ``--graphs``, and ``--graphs --precision bfloat16`` (the random weights
   are drawn anew by each process, so its activations are not compared here).
 - bfloat16 against float32 on the embedded model (trained weights): the default recipe's
   final images read by the model in float32 (bf16 must reach what float32 reaches).
@@ -57,7 +57,7 @@ LAYERS = {RESNET: {"early": "layer1.2", "middle": "layer3.5", "late": "layer4.2"
           EMBEDDED: {"early": "_blocks.2", "middle": "_blocks.8", "late": "_blocks.14"}}
 LUCENT_NAMES = {RESNET: "resnet50", EMBEDDED: None}  # torchvision name for lucent_runner
 WHOLE_JOB = ["sheet", "layer3.5", "--units", "0:64", "--model", RESNET, "--steps", "512"]
-VARIANTS = {"graphs": ["--graphs"], "default": [],
+VARIANTS = {"graphs": ["--graphs"], "plain": ["--no-graphs"],
             "graphs_bf16": ["--graphs", "--precision", "bfloat16"]}
 SETTINGS = {  # what a run measures, and the seconds it may take
     "quick": {"layers": ("middle",), "steps": 10, "rounds": 3, "lucent_steps": 128,

@@ -37,7 +37,7 @@ from ..objectives.penalties import DEFAULT_CLOSENESS, Closeness, Diversity
 from ..objectives.priors import BatchNormStatistics
 from ..progress import progress_bar
 from ..transforms.affine import resize_to
-from .batch import SearchSettings, render_batch
+from .batch import GRAPHS_DEFAULT, SearchSettings, render_batch
 from .pipeline import Parameterize
 from .plan import Batch, Unit, check_batch_size, make_units, plan_batches
 from .recipes import AUTO, Recipe, check_preset, image_size, recipes_of
@@ -78,7 +78,7 @@ def plan_render(model: nn.Module | LoadedModel, objectives: Objective | Sequence
                 spectrum: torch.Tensor | None = None, diversity_layer: str | None = None,
                 parameterize: Parameterize | None = None, precision: Precision = "float32",
                 fold_batchnorm: bool = True, retries: int = 3, shrink: float = 4.0,
-                graphs: bool = False, **settings) -> RenderPlan:
+                graphs: bool = GRAPHS_DEFAULT, **settings) -> RenderPlan:
     """Check a request and plan it: ``render``'s arguments without its callbacks (see
     ``render`` for each).
 
@@ -141,7 +141,7 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
            start: torch.Tensor | None = None, spectrum: torch.Tensor | None = None,
            diversity_layer: str | None = None, parameterize: Parameterize | None = None,
            precision: Precision = "float32", fold_batchnorm: bool = True,
-           retries: int = 3, shrink: float = 4.0, graphs: bool = False,
+           retries: int = 3, shrink: float = 4.0, graphs: bool = GRAPHS_DEFAULT,
            **settings) -> RenderResult:
     """Search for the input that maximizes each objective: one image (unit) per objective.
 
@@ -167,7 +167,7 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
     captured once as a CUDA graph and replayed (on CUDA, for recipes whose transforms draw
     ahead: ``featscope`` and the others without Lucid's chained transforms; elsewhere the same
     step runs uncaptured), which removes the per-step launch cost; images as without it, to
-    float rounding.
+    float rounding (default: ``batch.GRAPHS_DEFAULT``).
     ``on_batch(units)`` is called with each finished batch; ``labels`` name the units (they
     must be distinct); ``only`` renders just the units with these labels (seeds and copies
     still count the whole request), and the result holds just those. A unit whose search

@@ -32,6 +32,11 @@ from .recipes import OPTIMIZERS, Recipe
 from .results import UnitResult
 
 
+# Whether steps are CUDA graphs when not said: off until bench/speed_gpu.py has measured them
+# on a GPU against the plain step (README, "Speed").
+GRAPHS_DEFAULT = False
+
+
 @dataclass(frozen=True)
 class SearchSettings:
     """What a request fixes for all its batches, beyond each batch's recipe."""
@@ -44,7 +49,7 @@ class SearchSettings:
     parameterize: Parameterize | None = None
     spectrum: torch.Tensor | None = None
     # Run each step as one CUDA graph where it can be (see the module docstring).
-    graphs: bool = False
+    graphs: bool = GRAPHS_DEFAULT
 
 
 # Steps between the host's NaN checks when a step must not wait for the device.

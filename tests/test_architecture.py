@@ -109,7 +109,7 @@ def test_transforms_planned_ahead_give_each_steps_transform(transform):
     index = torch.zeros(1, dtype=torch.long)
     for step, want in enumerate(expected):
         index.fill_(step)
-        got = transform.apply(image, tf.at_step(planned, index))
+        got = transform.apply(image, tf.step_parameters(planned, index))
         assert torch.allclose(got, want, atol=1e-5, rtol=0)
 
 

@@ -49,7 +49,7 @@ def test_fused_adam_on_cuda_gives_the_same_search_as_adam():
         target = torch.randn(4, 3, 8, 5)
         search = GradientSearch([v], maximize=True, optimizer=factory, batched=True)
         for _ in range(50):
-            search.step(lambda: -((v - target) ** 2).flatten(1).sum(1))
+            search.step(lambda v=v, target=target: -((v - target) ** 2).flatten(1).sum(1))
         runs.append((search.optimizer, v, search.history))
     (fused, v_fused, h_fused), (plain, v_plain, h_plain) = runs
     assert fused.defaults["fused"] and not plain.defaults.get("fused")

@@ -98,13 +98,16 @@ def test_no_step_of_the_loop_waits_for_the_gpu(graphs):
 def test_gradient_search_replays_its_captured_step_and_still_stops_at_nan():
     def run(graph_after, check_every):
         v = torch.linspace(-0.5, 0.5, 32, device="cuda").reshape(4, 8)
-        optimizer = lambda params: torch.optim.Adam(params, lr=0.1, capturable=True,  # noqa: E731
-                                                    fused=True)
+        def optimizer(params):
+            return torch.optim.Adam(params, lr=0.1, capturable=True, fused=True)
+
         search = GradientSearch([v], maximize=True, optimizer=optimizer, batched=True,
                                 check_every=check_every, graph_after=graph_after)
         # Ascent moves each v up by about lr a step; log(3 - v) is NaN once one passes 3,
         # some 25 steps after the capture.
-        f = lambda: (v + 0.01 * torch.log(3 - v)).sum(1)  # noqa: E731
+        def f():
+            return (v + 0.01 * torch.log(3 - v)).sum(1)
+
         try:
             for _ in range(60):
                 search.step(f)
@@ -128,7 +131,7 @@ def test_fused_adam_on_the_gpu_is_adam():
         search = GradientSearch([v], maximize=True, batched=True, optimizer=lambda p, f=fused:
                                 torch.optim.Adam(p, lr=0.05, fused=f))
         for _ in range(50):
-            search.step(lambda: -((v - 0.3) ** 2).sum(1))
+            search.step(lambda v=v: -((v - 0.3) ** 2).sum(1))
         results.append(v)
     assert torch.allclose(results[0], results[1], rtol=1e-5, atol=1e-6)
 

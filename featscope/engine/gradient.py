@@ -247,7 +247,8 @@ class GradientSearch:
         graph.replay()
         return True
 
-    def _device_step(self, objective: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _device_step(self, objective: Callable[[], torch.Tensor]
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
         """F, its gradient and the update, all on the device: an update after any non-finite
         step is undone, so the variables keep their last finite values."""
         values, value, finite, grads = self._evaluate(objective)

@@ -42,7 +42,7 @@ class BatchNormStatistics(Objective):
         # (running mean, running var, eps, weight, bias), detached copies: the model may be
         # folded or moved while the prior is alive.
         self.norms = {
-            path: tuple(Resident(t.detach().clone()) if isinstance(t, torch.Tensor) else t for t in (
+            path: tuple(_kept(t) for t in (
                 norm.running_mean, norm.running_var, norm.eps,
                 norm.weight if norm.affine else torch.ones_like(norm.running_mean),
                 norm.bias if norm.affine else torch.zeros_like(norm.running_mean)))
@@ -71,3 +71,8 @@ class BatchNormStatistics(Objective):
                 distance = self.first_weight * distance
             total = distance if total is None else total + distance
         return total
+
+
+def _kept(value: torch.Tensor | float) -> Resident | float:
+    """A tensor as a detached copy, kept on each device it is used on; a number as it is."""
+    return Resident(value.detach().clone()) if isinstance(value, torch.Tensor) else value

@@ -27,7 +27,8 @@ def decorrelate_colors(image: torch.Tensor, matrix: torch.Tensor | None = None) 
     return torch.einsum("bchw,rc->brhw", image, matrix)
 
 
-def to_rgb(image: torch.Tensor, decorrelate: bool, matrix: torch.Tensor | None = None) -> torch.Tensor:
+def to_rgb(image: torch.Tensor, decorrelate: bool,
+           matrix: torch.Tensor | None = None) -> torch.Tensor:
     """Pre-sigmoid values (B, C, H, W) -> an image in [0, 1] (colours recorrelated for C = 3;
     ``matrix`` as in ``decorrelate_colors``)."""
     if decorrelate and image.shape[1] == 3:

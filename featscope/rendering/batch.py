@@ -31,7 +31,6 @@ from .plan import Batch
 from .recipes import OPTIMIZERS, Recipe
 from .results import UnitResult
 
-
 # Whether steps are CUDA graphs when not said: off until bench/speed_gpu.py has measured them
 # on a GPU against the plain step (README, "Speed").
 GRAPHS_DEFAULT = False

@@ -8,9 +8,9 @@ their kind's parameterization to the model.
 Transforms that draw apart from their use (``StepTransform``) have the draws of every step of
 the search made when the pipeline is built, right after the start's, from each unit's own
 generator in the order the steps would make them, and moved to the device once; a step then
-reads its own by a step index on the device (``at_step``), so building a step's input needs no
-host work, no transfer and no synchronization, and a CUDA graph can hold it. The images are
-those of drawing step by step.
+reads its own by a step index on the device (``step_parameters``), so building a step's input
+needs no host work, no transfer and no synchronization, and a CUDA graph can hold it. The
+images are those of drawing step by step.
 """
 
 from __future__ import annotations
@@ -26,7 +26,14 @@ from ..params.images import from_image
 from ..params.tensors import tensor
 from ..randomness import UnitRandom
 from ..transforms.crops import CropSchedule, crop_transform, crop_views
-from ..transforms.steps import PLAN_ELEMENTS, Parameters, StepTransform, at_step, plan, steady
+from ..transforms.steps import (
+    PLAN_ELEMENTS,
+    Parameters,
+    StepTransform,
+    plan,
+    steady,
+    step_parameters,
+)
 from .recipes import Recipe, image_size, model_size
 
 # (shape (B, ...), randomness, device, init sd) -> the variables of a non-image input
@@ -50,7 +57,7 @@ class Pipeline:
         self.crops: CropSchedule | None = None
         self.progress = 0.0  # fraction of the search done: the crop schedule follows it
         # The search's step, on the device: which of the planned draws the step reads.
-        self.step = torch.zeros(1, dtype=torch.long, device=device)
+        self.step_index = torch.zeros(1, dtype=torch.long, device=device)
         self.planned: Parameters | None = None  # every step's transform parameters (steps, B, ...)
         batch = len(random)
         if not self.is_image:
@@ -133,7 +140,7 @@ class Pipeline:
         """The search is at ``step`` of ``recipe.steps``: crop views follow their schedule, and
         the step's planned draws are read."""
         self.progress = progress_at(step, self.recipe.steps)
-        self.step.fill_(step)
+        self.step_index.fill_(step)
 
     def image(self) -> torch.Tensor:
         """The current input: (B, C, H, W) in [0, 1] for images, the raw input otherwise."""
@@ -159,7 +166,8 @@ class Pipeline:
         if not augment:
             return self.normalization(self.clean(image, self.random))
         if self.planned is not None:
-            return self.normalization(self.augment.apply(image, at_step(self.planned, self.step)))
+            params = step_parameters(self.planned, self.step_index)
+            return self.normalization(self.augment.apply(image, params))
         if isinstance(self.augment, StepTransform):
             return self.normalization(self.augment(image, self.random, self.progress))
         return self.normalization(self.augment(image, self.random))

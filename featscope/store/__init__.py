@@ -13,6 +13,7 @@ from .store import (
 )
 from .summary import SCHEMA_VERSION, SUMMARY, Summary, read_summary, resolve, row_of
 
-__all__ = ["Background", "Location", "is_url", "RECORD_SUFFIX", "ResultStore", "StoredUnit", "readable",
+__all__ = ["Background", "Location", "is_url",
+           "RECORD_SUFFIX", "ResultStore", "StoredUnit", "readable",
            "readable_data", "settings_key",
            "SCHEMA_VERSION", "SUMMARY", "Summary", "read_summary", "resolve", "row_of"]

@@ -20,10 +20,10 @@ from .affine import (
                      small_transforms,
 )
 from .crops import FILL, MAX_SIDE, CropSchedule, crop_transform, crop_views
-from .steps import PLAN_ELEMENTS, Parameters, StepTransform, at_step, plan, steady
+from .steps import PLAN_ELEMENTS, Parameters, StepTransform, plan, steady, step_parameters
 
 __all__ = ["LUCID_DEGREES", "LUCID_SCALES", "Transform", "compose", "identity", "jitter",
            "lucid_transforms", "pad", "per_image", "random_affine", "random_rotate",
            "random_scale", "resize", "resize_to", "small_transforms", "FILL", "MAX_SIDE",
            "CropSchedule", "crop_transform", "crop_views", "PLAN_ELEMENTS", "Parameters",
-           "StepTransform", "at_step", "plan", "steady"]
+           "StepTransform", "plan", "steady", "step_parameters"]

@@ -74,7 +74,7 @@ def plan(transform: StepTransform, random: UnitRandom, progress: Sequence[float]
     return {k: v.reshape(steps, batch, *v.shape[1:]) for k, v in params.items()}
 
 
-def at_step(planned: Parameters, step: torch.Tensor) -> Parameters:
+def step_parameters(planned: Parameters, step: torch.Tensor) -> Parameters:
     """Step ``step``'s parameters (B, ...) from a plan on the device; ``step`` is a (1,) long
     tensor on the same device, so reading it needs no host work."""
     return {k: v.index_select(0, step)[0] for k, v in planned.items()}

@@ -62,7 +62,9 @@ def default_batch_size(loaded: LoadedModel, device: torch.device, views: int = 1
     unit = _unit_bytes(loaded, layers) if free is not None else None
     if unit is None:
         return ACCELERATOR_BATCH
-    weights = 0 if module_device(loaded.module) == device else _weight_bytes(loaded.module)
+    # Weights already on the device are in the driver's reading; others will be moved there.
+    moved = module_device(loaded.module).type != device.type
+    weights = _weight_bytes(loaded.module) if moved else 0
     return memory_batch(free - weights, unit * max(1, views))
 
 

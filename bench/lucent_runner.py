@@ -1,9 +1,13 @@
-"""Run Lucent 0.1.8 on the embedded EfficientNet-Lite0, in Lucent's own virtual environment.
+"""Run Lucent 0.1.8 on the embedded EfficientNet-Lite0 or a torchvision model, in Lucent's own
+environment.
 
 Lucent needs an old kornia, so it cannot share featscope's environment: ``speed.py`` runs this
-file with the interpreter of ``bench/.lucent-venv`` and reads the JSON it prints. The model
-architecture is imported from featscope's source file (it needs only torch) and normalizes
-its own input, so Lucent runs with ``preprocess=False`` as its users would on such a model.
+file with the interpreter of ``bench/.lucent-venv`` (or ``$LUCENT_PYTHON``) and reads the JSON
+it prints. The embedded model's architecture is imported from featscope's source file (it
+needs only torch) and normalizes its own input, so Lucent runs with ``preprocess=False`` as
+its users would on such a model. ``--torchvision NAME`` builds ``torchvision.models.NAME()``
+with random weights (timing does not depend on them), run with Lucent's ImageNet
+normalization (``preprocess=True``), as its users run torchvision models.
 """
 
 from __future__ import annotations
@@ -77,10 +81,16 @@ def raw_ms_per_step(model: torch.nn.Module, layer: str, device: torch.device,
     return 1000 * float(np.median(seconds[2:]))
 
 
+def torchvision_model(name: str) -> torch.nn.Module:
+    import torchvision
+    return getattr(torchvision.models, name)().eval()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--arch", type=Path, required=True)
-    parser.add_argument("--weights", type=Path, required=True)
+    parser.add_argument("--arch", type=Path, help="the embedded model's architecture file")
+    parser.add_argument("--weights", type=Path, help="the embedded model's weights")
+    parser.add_argument("--torchvision", help="a torchvision model name instead (random weights)")
     parser.add_argument("--layer", required=True, help="featscope layer path, e.g. _blocks.8")
     parser.add_argument("--channels", required=True, help="comma-separated channel indices")
     parser.add_argument("--steps", type=int, default=512)
@@ -89,7 +99,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     device = torch.device("cuda:0" if torch.cuda.is_available() else "cpu")  # Lucent's own rule
-    model = load_model(args.arch, args.weights).to(device)
+    if args.torchvision:
+        model, preprocess = torchvision_model(args.torchvision).to(device), True
+    else:
+        model, preprocess = load_model(args.arch, args.weights).to(device), False
     lucent_layer = args.layer.replace(".", "_")  # Lucent names modules with underscores
     runs, images = [], []
     for k in (int(c) for c in args.channels.split(",")):
@@ -97,7 +110,8 @@ def main() -> None:
         start = time.perf_counter()
         result = render.render_vis(model, f"{lucent_layer}:{k}",
                                    param_f=lambda: param.image(args.size),
-                                   thresholds=(args.steps,), preprocess=False, progress=False,
+                                   thresholds=(args.steps,), preprocess=preprocess,
+                                   progress=False,
                                    show_image=False)
         if device.type == "cuda":
             torch.cuda.synchronize()

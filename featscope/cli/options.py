@@ -30,6 +30,7 @@ from ..models import DEFAULT_MODEL, MODEL_SPEC_HELP
 from ..objectives.features import POOLS
 from ..objectives.penalties import DEFAULT_CLOSENESS, DEFAULT_DIVERSITY
 from ..params.base import PARAMETERIZATIONS
+from ..rendering.batch import GRAPHS_DEFAULT
 from ..rendering.plan import check_batch_size
 from ..rendering.recipes import AUTO, CLASS_PRESET, PRESETS, UNIT_PRESET, check_preset
 from .app import app
@@ -77,6 +78,7 @@ class RenderOptions:
     device: str = "auto"
     batch_size: int | None = None
     precision: str = "float32"
+    graphs: bool = GRAPHS_DEFAULT
     warmup: int | None = None
     crops: int | None = None
     spectrum_from: Path | None = None
@@ -240,12 +242,17 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
     "device": (Annotated[str, _option("--device", help="auto, cpu, cuda, cuda:N or mps")],
                "auto"),
     "batch_size": (Annotated[Optional[int], _option(
-        "--batch-size", help="units searched together in one forward pass (default: the "
-                             "fastest for the device: 32 on a GPU, about one 224 px image on "
-                             "a CPU)")], None),
+        "--batch-size", help="units searched together in one forward pass (default: on a "
+                             "GPU as many as its free memory holds for the layer, at most "
+                             "256; on a CPU about one 224 px image)")], None),
     "precision": (Annotated[str, _option(
         "--precision", help="float32, or bfloat16/float16 autocast for the model (fast on "
                             "GPUs)")], "float32"),
+    "graphs": (Annotated[bool, _option(
+        "--graphs/--no-graphs", help="run each search step as one CUDA graph (on CUDA; the "
+                                     "featscope preset and others whose transforms draw "
+                                     "ahead): no per-step launch cost, the same images to "
+                                     "float rounding")], GRAPHS_DEFAULT),
     "warmup": (Annotated[Optional[int], _option(
         "--warmup", help="first steps with leaky ReLU gradients, to revive dead units")], None),
     "crops": (Annotated[Optional[int], _option(

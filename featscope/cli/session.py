@@ -34,6 +34,7 @@ from ..params.spectrum import spectrum_from_folder
 from ..rendering.api import render
 from ..rendering.recipes import recipe, recipes_of
 from ..rendering.results import RenderError, UnitResult
+from ..store.background import Background
 from ..store.store import ResultStore, StoredUnit, readable
 from ..store.summary import Summary, row_of
 from .app import UnitsFailed, log, warn
@@ -125,8 +126,8 @@ class Job:
                 **({"param": self.rendering.param} if self.rendering.param else {})}
 
     def settings(self) -> dict:
-        """Everything that decides a unit's result (not the device, batch size or folder):
-        the key of the results store."""
+        """Everything that decides a unit's result (not the device, batch size, CUDA graphs or
+        folder): the key of the results store."""
         loaded = self.loaded
         norm = loaded.normalization
         return {
@@ -157,6 +158,7 @@ class Job:
                 "settings": {**self.settings(), **{k: v for k, v in self.overrides().items()},
                              "closeness": resolved.closeness, "diversity": resolved.diversity,
                              "batch_size": self.rendering.batch_size or "auto",
+                             "graphs": self.rendering.graphs,
                              "settings_key": self.store.key},
                 "resumed": self.resumed, "render_seconds": round(self.seconds, 3)}
 
@@ -185,7 +187,8 @@ class Job:
         target = unit.target.removesuffix(f"/{self.rendering.pool}")
         args = ["featscope", "render", target, *_option_args(self.model),
                 *_option_args(self.given), *_option_args(self.rendering, ("device",
-                                                                          "batch_size")),
+                                                                          "batch_size",
+                                                                          "graphs")),
                 *_option_args(self.accent)]
         return shlex.join([*args, "--out", "reproduced"])
 
@@ -244,18 +247,25 @@ class Job:
         overrides = {k: v for k, v in self.overrides().items() if v is not None}
         return {"preset": options.preset, "seed": options.seed, "device": options.device,
                 "batch_size": options.batch_size, "precision": options.precision,
+                "graphs": options.graphs,
                 "parameterize": getattr(self.kind, "parameterize", None),
                 "max_norm": self.given.max_norm, "start": start, "spectrum": spectrum,
                 **overrides}
 
     def _render(self, objectives: Sequence[Objective], labels: Sequence[str],
                 todo: Sequence[str]) -> None:
-        render(self.loaded, objectives, labels=labels, only=todo,
-               progress=not self.output.quiet and sys.stderr.isatty(), on_batch=self._save,
-               **self.render_arguments())
+        # Each finished batch is written on a worker thread while the next one renders; the
+        # block ends only when the last is written (also on an error or Ctrl-C).
+        with Background() as writes:
+            render(self.loaded, objectives, labels=labels, only=todo,
+                   progress=not self.output.quiet and sys.stderr.isatty(),
+                   on_batch=lambda results: self._save(results, writes),
+                   **self.render_arguments())
 
-    def _save(self, results: list[UnitResult]) -> None:
-        """Store a finished batch and enter it in the summary (before the next batch runs)."""
+    def _save(self, results: list[UnitResult], writes: Background | None = None) -> None:
+        """Store a finished batch and enter it in the summary: on ``writes``'s thread while
+        the next batch renders, or now. What uses the model (the input kind's measurements)
+        runs now, before the next batch has the model."""
         measure = getattr(self.kind, "measure", None)
         if measure is not None:
             done = [r for r in results if r.image is not None]
@@ -264,6 +274,13 @@ class Job:
                 objectives = [self.targets[r.label] for r in done]
                 for r, extra in zip(done, measure(self.loaded.module, objectives, images)):
                     r.extra.update(extra, soft_hard_gap=r.final - extra["objective_hard_tokens"])
+        if writes is None:
+            self._store(results)
+        else:
+            writes.submit(lambda: self._store(results))
+
+    def _store(self, results: list[UnitResult]) -> None:
+        """Write a batch's units (files, then each record) and the summary."""
         for result in results:
             try:
                 self.record([self.store.put(result)], summary=False)

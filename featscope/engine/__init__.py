@@ -1,7 +1,7 @@
 """The search engine and the model in search mode: gradient steps over any variables, probes
 on chosen layers, and what is done to a frozen model for the length of a search."""
 
-from .device import module_device, resolve_device
+from .device import free_memory, module_device, resolve_device
 from .gradient import GradientSearch, NonFiniteError, SearchResult, ascend, descend, search
 from .model import PRECISIONS, Precision, SearchModel, channels_last_helps, check_precision
 from .probing import (
@@ -9,12 +9,13 @@ from .probing import (
            LayerInfo,
            Probe,
            first_tensor,
+           forward_bytes,
            frozen,
            list_layers,
            resolve_layer,
 )
 
-__all__ = ["module_device", "resolve_device", "GradientSearch", "NonFiniteError", "SearchResult",
-           "ascend", "descend", "search", "PRECISIONS", "Precision", "SearchModel",
+__all__ = ["free_memory", "module_device", "resolve_device", "GradientSearch", "NonFiniteError",
+           "SearchResult", "ascend", "descend", "search", "PRECISIONS", "Precision", "SearchModel",
            "channels_last_helps", "check_precision", "MODEL_OUTPUT", "LayerInfo", "Probe",
-           "first_tensor", "frozen", "list_layers", "resolve_layer"]
+           "first_tensor", "forward_bytes", "frozen", "list_layers", "resolve_layer"]

@@ -1,4 +1,4 @@
-"""Which device a search runs on, and where a model's weights are."""
+"""Which device a search runs on, where a model's weights are, and how much memory is free."""
 
 from __future__ import annotations
 
@@ -33,3 +33,15 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 def module_device(module: nn.Module) -> torch.device:
     """Where the module's weights are (the CPU for a module without any)."""
     return next(module.parameters(), torch.empty(0)).device
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes free for tensors on a CUDA device: what the driver reports free plus what this
+    process's allocator holds unused; None where it cannot be read (the CPU, MPS, no driver)."""
+    if device.type != "cuda":
+        return None
+    try:
+        free = torch.cuda.mem_get_info(device)[0]
+        return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+    except (RuntimeError, AssertionError):
+        return None

@@ -10,10 +10,18 @@ As ``torch.optim`` optimizers do, a ``GradientSearch`` takes step hooks instead 
 wrapping the loop: ``register_step_pre_hook(hook(search, step))`` runs before F is evaluated,
 ``register_step_post_hook(hook(search, step, values))`` after the update, with F's value
 (detached; (B,) for a batched search) and the variables' gradients still in place.
+
+NaN/Inf: by default each step brings F and a finiteness flag to the host (one device sync)
+and stops before a non-finite update. With ``check_every=N`` the flag stays on the device:
+an update after a non-finite step is undone there (the variables keep their last finite
+values), and the host looks every N steps, or at ``check()``, raising at the first bad step.
+Such a step has no host synchronization, so on CUDA it can be captured as a CUDA graph
+(``graph_after``) and replayed: one launch per step instead of hundreds.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -59,27 +67,67 @@ class GradientSearch:
     With ``optimizer=None`` the plain rule is used with step size ``lr``; otherwise
     ``optimizer`` is a ``torch.optim.Optimizer`` subclass (built with ``lr``) or a factory
     ``params -> optimizer``.
+
+    ``check_every``: steps between the host's looks at NaN/Inf (see the module docstring);
+    with more than 1, ``step`` returns None and ``history`` is brought over when read.
+    ``graph_after``: on CUDA, with ``check_every > 1``, steps ``0 .. graph_after - 1`` run
+    as usual (on a side stream, as warm-up) and the next one is captured as a CUDA graph that
+    every later step replays. F must then have static shapes and no host synchronization, an
+    optimizer must be capturable (``capturable=True``), and post hooks get the graph's own
+    output tensors, which the next step overwrites. A capture that fails warns and the search
+    goes on without it.
     """
 
     def __init__(self, variables: Sequence[torch.Tensor], *, maximize: bool = False,
                  lr: float = 0.1,
                  optimizer: type[torch.optim.Optimizer] | OptimizerFactory | None = None,
-                 grad_norm: GradNorm = "none", batched: bool = False):
+                 grad_norm: GradNorm = "none", batched: bool = False, check_every: int = 1,
+                 graph_after: int | None = None):
         if not variables:
             raise ValueError("GradientSearch needs at least one variable to search over")
         for v in variables:
             if not v.is_leaf or not v.dtype.is_floating_point:
                 raise ValueError("search variables must be floating-point leaf tensors")
             v.requires_grad_(True)
+        if check_every < 1:
+            raise ValueError(f"check_every must be at least 1 (got {check_every})")
+        if graph_after is not None:
+            if check_every == 1:
+                raise ValueError("a CUDA graph cannot check for NaN on the host at every step: "
+                                 "give check_every > 1 with graph_after")
+            if graph_after < 1 or any(v.device.type != "cuda" for v in variables):
+                raise ValueError("graph_after needs variables on a CUDA device and at least one "
+                                 "warm-up step")
         self.variables = list(variables)
         self.maximize = maximize
         self.lr = lr
         self.grad_norm = grad_norm
         self.batched = batched
-        self.history: list[float] = []
+        self.check_every = check_every
+        self.graph_after = graph_after
+        self.steps = 0  # steps taken
+        self._history: list[float] = []  # F of the checked steps
+        self._pending: list[torch.Tensor] = []  # (2,) [F, finite] of each step since the check
+        self._finite: torch.Tensor | None = None  # () bool on the device: every step so far
+        self._saved: list[torch.Tensor] = []  # the variables before the step's update
+        self._graph: torch.cuda.CUDAGraph | None = None
+        self._static: tuple[torch.Tensor, torch.Tensor] | None = None  # the graph's outputs
+        self._side: torch.cuda.Stream | None = None
         self.optimizer = self._build_optimizer(optimizer)
         self._pre_hooks: OrderedDict[int, PreHook] = OrderedDict()
         self._post_hooks: OrderedDict[int, PostHook] = OrderedDict()
+
+    @property
+    def graphed(self) -> bool:
+        """Whether steps are replayed from a captured CUDA graph."""
+        return self._graph is not None
+
+    @property
+    def history(self) -> list[float]:
+        """F before each update (original sign). With ``check_every > 1`` reading it checks the
+        steps not yet checked (one device sync), which raises ``NonFiniteError`` for a NaN."""
+        self.check()
+        return self._history
 
     def _build_optimizer(self, optimizer) -> torch.optim.Optimizer | None:
         if optimizer is None:
@@ -100,11 +148,47 @@ class GradientSearch:
         self._post_hooks[handle.id] = hook
         return handle
 
-    def step(self, objective: Callable[[], torch.Tensor]) -> float:
-        """Evaluate F once, update the variables, return F's value before the update."""
-        index = len(self.history)
+    def step(self, objective: Callable[[], torch.Tensor]) -> float | None:
+        """Evaluate F once, update the variables; F's value before the update, or None when
+        the check is deferred (``check_every > 1``)."""
+        index = self.steps
         for hook in list(self._pre_hooks.values()):
             hook(self, index)
+        current = None
+        if self.check_every == 1:
+            values, value, finite, grads = self._evaluate(objective)
+            # One device-to-host transfer per step for both numbers (each is a GPU sync).
+            current, ok = torch.stack([value.detach(), finite.to(value.dtype)]).tolist()
+            if not ok:
+                raise NonFiniteError(index, list(self._history))
+            self._history.append(current)
+            self._apply(grads)
+            values = values.detach()
+        else:
+            values, record = self._deferred_step(objective, index)
+            self._pending.append(record)
+        self.steps += 1
+        if self.check_every > 1 and self.steps % self.check_every == 0:
+            self.check()
+        for hook in list(self._post_hooks.values()):
+            hook(self, index, values)
+        return current
+
+    def check(self) -> None:
+        """Bring the steps not yet checked to the host (one device sync): their F values join
+        ``history``; at the first NaN/Inf among them ``NonFiniteError`` is raised (the
+        variables keep their values from before that step)."""
+        if not self._pending:
+            return
+        records = torch.stack(self._pending).tolist()
+        self._pending = []
+        for value, ok in records:
+            if not ok:
+                raise NonFiniteError(len(self._history), list(self._history))
+            self._history.append(value)
+
+    def _evaluate(self, objective: Callable[[], torch.Tensor]):
+        """F and its gradient: (values, their sum, finite (), the variables' gradients)."""
         for v in self.variables:
             v.grad = None
         values = objective()
@@ -122,15 +206,65 @@ class GradientSearch:
         (-value if self.maximize else value).backward()
         grads = [v.grad if v.grad is not None else torch.zeros_like(v) for v in self.variables]
         finite = torch.isfinite(value) & torch.stack([torch.isfinite(g).all() for g in grads]).all()
-        # One device-to-host transfer per step for both numbers (each is a GPU sync).
-        current, ok = torch.stack([value.detach(), finite.to(value.dtype)]).tolist()
-        if not ok:
-            raise NonFiniteError(index, list(self.history))
-        self.history.append(current)
-        self._apply(grads)
-        for hook in list(self._post_hooks.values()):
-            hook(self, index, values.detach())
-        return current
+        return values, value, finite, grads
+
+    def _deferred_step(self, objective: Callable[[], torch.Tensor],
+                       index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A step without host synchronization: replayed, captured, or run (on a side stream
+        while it warms up for a capture). Returns (values, record (2,) [F, finite])."""
+        if self._graph is not None:
+            self._graph.replay()
+            values, record = self._static
+            return values, record.clone()
+        if self.graph_after is None:
+            return self._device_step(objective)
+        if index >= self.graph_after and self._capture(objective):
+            values, record = self._static
+            return values, record.clone()
+        if self._side is None:
+            self._side = torch.cuda.Stream(self.variables[0].device)
+        self._side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self._side):
+            out = self._device_step(objective)
+        torch.cuda.current_stream().wait_stream(self._side)
+        return out
+
+    def _capture(self, objective: Callable[[], torch.Tensor]) -> bool:
+        """Capture one step as a CUDA graph and run it; False (with a warning) if it fails."""
+        graph = torch.cuda.CUDAGraph()
+        for v in self.variables:
+            v.grad = None  # the captured backward allocates them in the graph's memory
+        try:
+            with torch.cuda.graph(graph):
+                static = self._device_step(objective)
+        except torch.OutOfMemoryError:
+            raise
+        except RuntimeError as error:
+            warnings.warn(f"the search step could not be captured as a CUDA graph ({error}); "
+                          "it runs without one", RuntimeWarning, stacklevel=4)
+            self.graph_after = None
+            return False
+        self._graph, self._static = graph, static
+        graph.replay()
+        return True
+
+    def _device_step(self, objective: Callable[[], torch.Tensor]
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """F, its gradient and the update, all on the device: an update after any non-finite
+        step is undone, so the variables keep their last finite values."""
+        values, value, finite, grads = self._evaluate(objective)
+        with torch.no_grad():
+            if self._finite is None:
+                self._finite = torch.ones((), dtype=torch.bool, device=value.device)
+                self._saved = [torch.empty_like(v) for v in self.variables]
+            self._finite.logical_and_(finite)
+            for saved, v in zip(self._saved, self.variables):
+                saved.copy_(v)
+            self._apply(grads)
+            for saved, v in zip(self._saved, self.variables):
+                v.copy_(torch.where(self._finite, v, saved))
+            record = torch.stack([value.detach(), finite.to(value.dtype)])
+        return values.detach(), record
 
     @torch.no_grad()
     def _apply(self, grads: list[torch.Tensor]) -> None:
@@ -155,11 +289,11 @@ def _grad_scale(g: torch.Tensor, how: GradNorm) -> torch.Tensor:
 def search(objective: Callable[[], torch.Tensor], variables: Sequence[torch.Tensor], *,
            steps: int, maximize: bool = False, lr: float = 0.1,
            optimizer: type[torch.optim.Optimizer] | OptimizerFactory | None = None,
-           grad_norm: GradNorm = "none") -> SearchResult:
+           grad_norm: GradNorm = "none", check_every: int = 1) -> SearchResult:
     """Run ``steps`` updates of gradient descent (or ascent with ``maximize=True``) on the
-    scalar F returned by ``objective()``."""
+    scalar F returned by ``objective()``; ``check_every`` as in ``GradientSearch``."""
     engine = GradientSearch(variables, maximize=maximize, lr=lr, optimizer=optimizer,
-                            grad_norm=grad_norm)
+                            grad_norm=grad_norm, check_every=check_every)
     for _ in range(steps):
         engine.step(objective)
     return SearchResult(engine.variables, engine.history)

@@ -118,6 +118,8 @@ class SearchModel:
             x = x.contiguous(memory_format=torch.channels_last)
         if self.precision == "float32":
             return self.probe.run(x)
-        with torch.autocast(self.device.type, dtype=getattr(torch, self.precision)):
+        # No cast cache: weights are frozen (nothing to cache), and CUDA graphs require it off.
+        with torch.autocast(self.device.type, dtype=getattr(torch, self.precision),
+                            cache_enabled=False):
             acts = self.probe.run(x)
         return {name: act.float() for name, act in acts.items()}

@@ -102,6 +102,28 @@ class Probe:
         return self._captured
 
 
+def forward_bytes(model: nn.Module, example: torch.Tensor, layers: Sequence[str]) -> int:
+    """Bytes of the outputs of every leaf module in one forward pass of ``example`` (1, ...),
+    up to the deepest of ``layers`` (the pass stops there): about what a search keeps per
+    unit for its backward pass (functional ops are not counted, folded batch norms are)."""
+    total = 0
+
+    def count(module: nn.Module, inputs: object, output: object) -> None:
+        nonlocal total
+        if isinstance(output, torch.Tensor):
+            total += output.numel() * output.element_size()
+
+    leaves = [m for m in model.modules() if next(m.children(), None) is None]
+    handles = [m.register_forward_hook(count) for m in leaves]
+    try:
+        with frozen(model), torch.no_grad(), Probe(model, layers) as probe:
+            probe.run(example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total
+
+
 @contextmanager
 def frozen(model: nn.Module) -> Iterator[nn.Module]:
     """Eval mode and no weight gradients inside the block; the model's state is restored after."""

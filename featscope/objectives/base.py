@@ -26,6 +26,23 @@ import torch
 IMAGE = "@image"  # pseudo-layer: the searched image (B, C, H, W) in [0, 1], before transforms
 
 
+class Resident:
+    """A constant tensor that an objective compares with activations or images, copied once to
+    each device and dtype it meets: a copy to a GPU at every step would wait for the GPU, and
+    a CUDA graph allows none."""
+
+    def __init__(self, tensor: torch.Tensor):
+        self.tensor = tensor
+        self._copies: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
+
+    def like(self, other: torch.Tensor) -> torch.Tensor:
+        """The tensor on ``other``'s device, in its dtype."""
+        key = (other.device, other.dtype)
+        if key not in self._copies:
+            self._copies[key] = self.tensor.to(other.device, other.dtype)
+        return self._copies[key]
+
+
 class Activations(dict):
     """``{layer: (rows, ...)}`` as a batch scorer hands them to a term.
 

@@ -17,7 +17,7 @@ import torch
 from ..engine.probing import MODEL_OUTPUT
 from ..errors import FeatscopeError, did_you_mean
 from .base import ActivationMap as Activations
-from .base import Objective
+from .base import Objective, Resident
 
 Pool = Literal["mean", "max"]
 POOLS: tuple[str, ...] = ("mean", "max")
@@ -157,6 +157,7 @@ class Direction(Objective):
                  feature_axis: int = 1, cosine: bool = False):
         self.layer, self.pool, self.feature_axis, self.cosine = layer, pool, feature_axis, cosine
         self.vector = torch.as_tensor(vector, dtype=torch.float32).flatten()
+        self._vector = Resident(self.vector)
         self.layers = frozenset({layer})
         self.name = f"direction({layer})"
 
@@ -167,7 +168,7 @@ class Direction(Objective):
                 f"direction has {self.vector.numel()} components but layer {self.layer!r} has "
                 f"{act.shape[1]} features"
             )
-        vector = self.vector.to(act.device, act.dtype).reshape((1, -1) + (1,) * (act.dim() - 2))
+        vector = self._vector.like(act).reshape((1, -1) + (1,) * (act.dim() - 2))
         if self.cosine:
             fmap = torch.nn.functional.cosine_similarity(act, vector, dim=1, eps=1e-8)
         else:

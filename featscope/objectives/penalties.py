@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import IMAGE, ActivationMap, Objective
+from .base import IMAGE, ActivationMap, Objective, Resident
 
 # Objectives (logits, pooled channels) are O(1..30); a visible change is a mean squared
 # distance of O(0.01), so this weight makes both matter.
@@ -32,12 +32,13 @@ class Closeness(Objective):
 
     def __init__(self, start: torch.Tensor):
         self.start = start if start.dim() == 4 else start[None]
+        self._start = Resident(self.start)
         self.layers = frozenset({IMAGE})
         self.name = "closeness"
 
     def score(self, acts: ActivationMap) -> torch.Tensor:
         image = acts[IMAGE]
-        start = self.start.to(image.device, image.dtype)
+        start = self._start.like(image)
         return (image - start).pow(2).flatten(1).mean(1)
 
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from .base import ActivationMap, Objective
+from .base import ActivationMap, Objective, Resident
 
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 FIRST_WEIGHT = 10.0  # DeepInversion weights its first batch norm ten times the others
@@ -42,7 +42,7 @@ class BatchNormStatistics(Objective):
         # (running mean, running var, eps, weight, bias), detached copies: the model may be
         # folded or moved while the prior is alive.
         self.norms = {
-            path: tuple(t.detach().clone() if isinstance(t, torch.Tensor) else t for t in (
+            path: tuple(_kept(t) for t in (
                 norm.running_mean, norm.running_var, norm.eps,
                 norm.weight if norm.affine else torch.ones_like(norm.running_mean),
                 norm.bias if norm.affine else torch.zeros_like(norm.running_mean)))
@@ -62,8 +62,7 @@ class BatchNormStatistics(Objective):
         for path, (mean, var, eps, weight, bias) in self.norms.items():
             y = acts[path]
             flat = y.reshape(y.shape[0], y.shape[1], -1).float()
-            device = flat.device
-            mean, var, weight, bias = (t.to(device) for t in (mean, var, weight, bias))
+            mean, var, weight, bias = (t.like(flat) for t in (mean, var, weight, bias))
             scale = (var + eps).sqrt() / weight  # x - mean = (y - b) * scale
             x_mean = (flat.mean(2) - bias) * scale + mean
             x_var = flat.var(2, unbiased=False) * scale.pow(2)
@@ -72,3 +71,8 @@ class BatchNormStatistics(Objective):
                 distance = self.first_weight * distance
             total = distance if total is None else total + distance
         return total
+
+
+def _kept(value: torch.Tensor | float) -> Resident | float:
+    """A tensor as a detached copy, kept on each device it is used on; a number as it is."""
+    return Resident(value.detach().clone()) if isinstance(value, torch.Tensor) else value

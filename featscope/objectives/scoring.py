@@ -87,27 +87,41 @@ class BatchScorer:
         depends = torch.zeros(self.batch, dtype=torch.bool)
         for key, members in self.groups.items():
             elements, weights, values = self._gathered(key, members, acts, device)
-            self._add(total, target, depends, elements, weights, values, penalty=False)
+            self._add(total, target, depends, elements, weights, values, penalty=False,
+                      listed=[e for leaf in members for e in leaf.elements])
         for leaf in self.others:
-            elements = torch.tensor(leaf.elements, device=device)
-            weights = torch.tensor(leaf.weights, device=device)
+            elements, weights = self._indices(
+                ("leaf", id(leaf), device),
+                lambda leaf=leaf: (torch.tensor(leaf.elements, device=device),
+                                   torch.tensor(leaf.weights, device=device)))
             values = self._leaf_values(leaf, acts).to(device)
-            self._add(total, target, depends, elements, weights, values, leaf.term.penalty)
+            self._add(total, target, depends, elements, weights, values, leaf.term.penalty,
+                      listed=leaf.elements)
         return Scores(total, target, depends)
 
     @staticmethod
-    def _add(total, target, depends, elements, weights, values, penalty: bool) -> None:
+    def _add(total, target, depends, elements, weights, values, penalty: bool,
+             listed: list[int]) -> None:
         contribution = weights * values.to(weights.dtype)
         total.index_add_(0, elements, contribution)
         if not penalty:
             target.index_add_(0, elements, contribution)
             if values.requires_grad:
-                depends[elements.cpu()] = True
+                depends[listed] = True  # from the host's list: no copy back from the device
+
+    def _indices(self, key: tuple, make) -> tuple[torch.Tensor, ...]:
+        """Index tensors made once per scorer and device: a step copies nothing to the device
+        (on a GPU each copy would wait for it; a CUDA graph allows none)."""
+        if key not in self._index_cache:
+            self._index_cache[key] = make()
+        return self._index_cache[key]
 
     def _rows(self, elements: Sequence[int], device: torch.device) -> torch.Tensor:
         """The activation rows of ``elements``: every view of each, in element order."""
-        base = torch.tensor(elements, device=device)[:, None] * self.views
-        return (base + torch.arange(self.views, device=device)).reshape(-1)
+        def make() -> tuple[torch.Tensor]:
+            base = torch.tensor(elements, device=device)[:, None] * self.views
+            return ((base + torch.arange(self.views, device=device)).reshape(-1),)
+        return self._indices(("rows", tuple(elements), device), make)[0]
 
     def _gathered(self, key: tuple, members: list[_Leaf], acts, device):
         """One gather for a group of channel (or logit) leaves: (elements, weights, values)."""

@@ -18,16 +18,21 @@ COLOR_CORRELATION_SQRT = torch.tensor(
 COLOR_CORRELATION = COLOR_CORRELATION_SQRT / COLOR_CORRELATION_SQRT.norm(dim=0).max()
 
 
-def decorrelate_colors(image: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) in decorrelated colour space -> (B, 3, H, W) in RGB space."""
-    matrix = COLOR_CORRELATION.to(image.device, image.dtype)
+def decorrelate_colors(image: torch.Tensor, matrix: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, 3, H, W) in decorrelated colour space -> (B, 3, H, W) in RGB space. ``matrix``:
+    ``COLOR_CORRELATION`` already on the image's device and dtype (a search passes it, made
+    once: a copy to a GPU at every step would wait for the GPU)."""
+    if matrix is None:
+        matrix = COLOR_CORRELATION.to(image.device, image.dtype)
     return torch.einsum("bchw,rc->brhw", image, matrix)
 
 
-def to_rgb(image: torch.Tensor, decorrelate: bool) -> torch.Tensor:
-    """Pre-sigmoid values (B, C, H, W) -> an image in [0, 1] (colours recorrelated for C = 3)."""
+def to_rgb(image: torch.Tensor, decorrelate: bool,
+           matrix: torch.Tensor | None = None) -> torch.Tensor:
+    """Pre-sigmoid values (B, C, H, W) -> an image in [0, 1] (colours recorrelated for C = 3;
+    ``matrix`` as in ``decorrelate_colors``)."""
     if decorrelate and image.shape[1] == 3:
-        image = decorrelate_colors(image)
+        image = decorrelate_colors(image, matrix)
     return torch.sigmoid(image)
 
 

@@ -12,10 +12,15 @@ import torch
 
 from ..randomness import UnitRandom, per_element
 from .base import Parameterization, register_parameterization
-from .color import to_presigmoid, to_rgb
+from .color import COLOR_CORRELATION, to_presigmoid, to_rgb
 from .spectrum import natural_spectrum, rfft_magnitude
 
 Random = UnitRandom | torch.Generator
+
+
+def _colors(device: torch.device) -> torch.Tensor:
+    # Made once per parameterization: a copy to a GPU at every step would wait for the GPU.
+    return COLOR_CORRELATION.to(device)
 
 
 def _normal(shape: tuple[int, ...], random: Random, device: torch.device,
@@ -30,7 +35,8 @@ def pixel(shape: tuple[int, int, int, int], *, random: Random | None = None,
           generator: torch.Generator | None = None, **context) -> Parameterization:
     """One free variable per pixel and channel, squashed into [0, 1] by a sigmoid."""
     values = _normal(shape, random or generator, device, sd).requires_grad_(True)
-    return Parameterization([values], lambda: to_rgb(values, decorrelate), "pixel")
+    colors = _colors(device)
+    return Parameterization([values], lambda: to_rgb(values, decorrelate, colors), "pixel")
 
 
 def fourier_frequencies(height: int, width: int) -> torch.Tensor:
@@ -55,11 +61,12 @@ def fourier(shape: tuple[int, int, int, int], *, random: Random | None = None,
     scale = (1.0 / freqs.clamp_min(1.0 / max(height, width)) ** decay_power).to(device)
     spectrum = _normal((batch, channels, *freqs.shape, 2), random or generator, device, sd)
     spectrum.requires_grad_(True)
+    colors = _colors(device)
 
     def image() -> torch.Tensor:
         coefficients = torch.view_as_complex(spectrum) * scale
         spatial = torch.fft.irfft2(coefficients, s=(height, width), norm="ortho") / 4.0
-        return to_rgb(spatial, decorrelate)
+        return to_rgb(spatial, decorrelate, colors)
 
     return Parameterization([spectrum], image, "fourier")
 
@@ -82,6 +89,7 @@ def maco(shape: tuple[int, int, int, int], *, random: Random | None = None,
     magnitude = rfft_magnitude(log_spectrum, height, width, channels).to(device)
     phase = per_element(random or generator, batch, channels, height, width // 2 + 1) * 2 - 1
     phase = phase.mul_(torch.pi).to(device).requires_grad_(True)
+    colors = _colors(device)
 
     def image() -> torch.Tensor:
         spatial = torch.fft.irfft2(torch.polar(magnitude.expand_as(phase), phase),
@@ -89,7 +97,7 @@ def maco(shape: tuple[int, int, int, int], *, random: Random | None = None,
         flat = spatial.reshape(batch, -1)
         spatial = (spatial - flat.mean(1).reshape(-1, 1, 1, 1)) / (
             flat.std(1).reshape(-1, 1, 1, 1) + 1e-6)
-        return to_rgb(spatial, decorrelate)
+        return to_rgb(spatial, decorrelate, colors)
 
     return Parameterization([phase], image, "maco", buffers={"magnitude": magnitude})
 
@@ -121,4 +129,5 @@ def from_image(start: torch.Tensor, *, random: Random | None = None, device: tor
     logits = to_presigmoid(start, decorrelate)
     noise = per_element(random or generator, logits.shape[0], *logits.shape[1:], normal=True)
     values = (logits + sd * noise).to(device).requires_grad_(True)
-    return Parameterization([values], lambda: to_rgb(values, decorrelate), "from-image")
+    colors = _colors(device)
+    return Parameterization([values], lambda: to_rgb(values, decorrelate, colors), "from-image")

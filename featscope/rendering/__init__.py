@@ -2,7 +2,7 @@
 input, the search of one batch, recovery from failures, and ``render`` over a request."""
 
 from .api import RenderPlan, accentuate, as_loaded, plan_render, render, render_planned
-from .batch import SearchSettings, never_activated, render_batch
+from .batch import SearchSettings, never_activated, optimizer_for, render_batch, step_mode
 from .pipeline import Parameterize, Pipeline, keras_deprocess
 from .plan import (
                    ACCELERATOR_BATCH,
@@ -12,6 +12,7 @@ from .plan import (
                    check_batch_size,
                    default_batch_size,
                    make_units,
+                   memory_batch,
                    plan_batches,
 )
 from .recipes import (
@@ -33,10 +34,11 @@ from .recovery import render_robustly
 from .results import RenderError, RenderResult, UnitResult
 
 __all__ = ["RenderPlan", "accentuate", "as_loaded", "plan_render", "render", "render_planned",
-           "SearchSettings", "never_activated",
+           "SearchSettings", "never_activated", "optimizer_for", "step_mode",
            "render_batch", "Parameterize", "Pipeline", "keras_deprocess", "ACCELERATOR_BATCH",
            "CPU_BATCH_ELEMENTS", "Batch", "Unit", "check_batch_size", "default_batch_size",
-           "make_units", "plan_batches", "AUTO", "CLASS_PRESET", "OPTIMIZERS", "PRESETS",
-           "UNIT_PRESET", "Recipe", "check_preset", "image_size", "model_size", "preset_for",
-           "recipe", "recipes_of", "register_preset", "render_robustly", "RenderError",
+           "make_units", "memory_batch", "plan_batches", "AUTO", "CLASS_PRESET", "OPTIMIZERS",
+           "PRESETS", "UNIT_PRESET", "Recipe", "check_preset", "image_size", "model_size",
+           "preset_for", "recipe", "recipes_of", "register_preset", "render_robustly",
+           "RenderError",
            "RenderResult", "UnitResult"]

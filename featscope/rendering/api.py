@@ -37,7 +37,7 @@ from ..objectives.penalties import DEFAULT_CLOSENESS, Closeness, Diversity
 from ..objectives.priors import BatchNormStatistics
 from ..progress import progress_bar
 from ..transforms.affine import resize_to
-from .batch import SearchSettings, render_batch
+from .batch import GRAPHS_DEFAULT, SearchSettings, render_batch
 from .pipeline import Parameterize
 from .plan import Batch, Unit, check_batch_size, make_units, plan_batches
 from .recipes import AUTO, Recipe, check_preset, image_size, recipes_of
@@ -78,7 +78,7 @@ def plan_render(model: nn.Module | LoadedModel, objectives: Objective | Sequence
                 spectrum: torch.Tensor | None = None, diversity_layer: str | None = None,
                 parameterize: Parameterize | None = None, precision: Precision = "float32",
                 fold_batchnorm: bool = True, retries: int = 3, shrink: float = 4.0,
-                **settings) -> RenderPlan:
+                graphs: bool = GRAPHS_DEFAULT, **settings) -> RenderPlan:
     """Check a request and plan it: ``render``'s arguments without its callbacks (see
     ``render`` for each).
 
@@ -103,7 +103,7 @@ def plan_render(model: nn.Module | LoadedModel, objectives: Objective | Sequence
     batches = plan_batches(wanted, preset=preset, overrides=overrides, loaded=loaded,
                            device=target, batch_size=batch_size)
     search = SearchSettings(target, precision, fold_batchnorm, stop_early, max_norm,
-                            parameterize, spectrum)
+                            parameterize, spectrum, graphs)
     prior = BatchNormStatistics.of_model(loaded.module) if any(
         b.recipe.bn_prior for b in batches) else None
     return RenderPlan(loaded, units, batches, search, starts, diversity_layer, retries, shrink,
@@ -141,7 +141,8 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
            start: torch.Tensor | None = None, spectrum: torch.Tensor | None = None,
            diversity_layer: str | None = None, parameterize: Parameterize | None = None,
            precision: Precision = "float32", fold_batchnorm: bool = True,
-           retries: int = 3, shrink: float = 4.0, **settings) -> RenderResult:
+           retries: int = 3, shrink: float = 4.0, graphs: bool = GRAPHS_DEFAULT,
+           **settings) -> RenderResult:
     """Search for the input that maximizes each objective: one image (unit) per objective.
 
     ``preset`` names a recipe (``PRESETS``); the default, "auto", renders classes (objectives
@@ -162,7 +163,11 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
     non-image inputs (see ``featscope.inputs``). ``precision="bfloat16"``/``"float16"``
     runs the model under autocast, which is much faster on GPUs; the search stays in
     float32. ``fold_batchnorm``: batch norms that directly follow a convolution are folded
-    into it for the search (same values, less work per step).
+    into it for the search (same values, less work per step). ``graphs``: each search step
+    captured once as a CUDA graph and replayed (on CUDA, for recipes whose transforms draw
+    ahead: ``featscope`` and the others without Lucid's chained transforms; elsewhere the same
+    step runs uncaptured), which removes the per-step launch cost; images as without it, to
+    float rounding (default: ``batch.GRAPHS_DEFAULT``).
     ``on_batch(units)`` is called with each finished batch; ``labels`` name the units (they
     must be distinct); ``only`` renders just the units with these labels (seeds and copies
     still count the whole request), and the result holds just those. A unit whose search
@@ -177,7 +182,7 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
                        labels=labels, only=only, start=start, spectrum=spectrum,
                        diversity_layer=diversity_layer, parameterize=parameterize,
                        precision=precision, fold_batchnorm=fold_batchnorm, retries=retries,
-                       shrink=shrink, **settings)
+                       shrink=shrink, graphs=graphs, **settings)
     done: dict[str, UnitResult] = {}
     planned = [u for b in plan.batches for u in b.units]
     total = sum(b.recipe.steps * len(b.units) for b in plan.batches)

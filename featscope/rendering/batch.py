@@ -3,6 +3,12 @@
 The model is put in search mode (``SearchModel``), the pipeline builds each unit's input
 from its own randomness, and a ``GradientSearch`` maximizes every unit's objective at once;
 what is recorded along the way is done by step hooks (``hooks``).
+
+How a step runs is decided here (``step_mode``): on a CPU the search checks for NaN at every
+step, as it costs nothing there; on accelerators it checks every ``CHECK_EVERY`` steps, so a
+step never waits for the device. With ``SearchSettings.graphs`` every step is that sync-free
+step, and on CUDA, when the pipeline builds the input by device work alone (transforms drawn
+ahead), it is captured once as a CUDA graph and replayed: one launch per step.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..engine.gradient import GradientSearch
+from ..engine.gradient import GradientSearch, OptimizerFactory
 from ..engine.model import Precision, SearchModel, channels_last_helps
 from ..errors import FeatscopeError
 from ..models import LoadedModel
@@ -24,6 +30,10 @@ from .pipeline import Parameterize, Pipeline
 from .plan import Batch
 from .recipes import OPTIMIZERS, Recipe
 from .results import UnitResult
+
+# Whether steps are CUDA graphs when not said: off until bench/speed_gpu.py has measured them
+# on a GPU against the plain step (README, "Speed").
+GRAPHS_DEFAULT = False
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,14 @@ class SearchSettings:
     max_norm: float | None = None
     parameterize: Parameterize | None = None
     spectrum: torch.Tensor | None = None
+    # Run each step as one CUDA graph where it can be (see the module docstring).
+    graphs: bool = GRAPHS_DEFAULT
+
+
+# Steps between the host's NaN checks when a step must not wait for the device.
+CHECK_EVERY = 64
+# Steps run before a step is captured as a CUDA graph (lazy initialization, cuDNN's choices).
+GRAPH_WARMUP = 3
 
 
 def render_batch(loaded: LoadedModel, batch: Batch, objectives: list[Objective],
@@ -65,22 +83,28 @@ def render_batch(loaded: LoadedModel, batch: Batch, objectives: list[Objective],
         _check_dependency(batch, start.depends)
         initial = start.target.detach()
         del start  # its autograd graph holds every saved activation of that forward pass
-        history, moved = History(objective), Moved(pipe.params[0])
+        history = History(objective, recipe.steps, len(batch.units), device)
+        moved = Moved(pipe.params[0])
         transparency = Transparency(objective)
         hooks = [history, moved] + ([transparency] if recipe.transparency else []) + (
             [Callback(on_step)] if on_step is not None else [])
-        search = _search(pipe, recipe, hooks, pre=[Schedule(pipe, model, objective, recipe)])
+        search = _search(pipe, recipe, hooks, settings, recipe.warmup,
+                         pre=[Schedule(pipe, model, objective, recipe)])
         for _ in range(recipe.steps - recipe.polish_steps):
             search.step(objective)
+        search.check()
         if recipe.polish_steps:
             # The faithful finish: the image itself, in pixel space, without transforms.
-            objective.augment = False
+            del search  # (and its CUDA graph's memory, before the next one is captured)
+            objective.augment, objective.last, objective.image = False, None, None
             model.end_warmup()
             pipe.to_pixels()
             moved.variable = pipe.params[0]
-            search = _search(pipe, replace(recipe, lr=recipe.polish_lr or recipe.lr), hooks)
+            search = _search(pipe, replace(recipe, lr=recipe.polish_lr or recipe.lr), hooks,
+                             settings, 0)
             for _ in range(recipe.polish_steps):
                 search.step(objective)
+            search.check()
         with torch.no_grad():
             final = objective.scores(augment=False).target
             images = pipe.display(pipe.image()).detach().cpu()
@@ -105,11 +129,40 @@ def under_transforms(history: torch.Tensor, recipe: Recipe) -> torch.Tensor:
     return history[max(0, end - max(1, end // 10)):end].mean(0)
 
 
-def _search(pipe: Pipeline, recipe: Recipe, post: list, pre: tuple = ()) -> GradientSearch:
+def step_mode(settings: SearchSettings, capturable: bool,
+              warmup: int) -> tuple[int, int | None]:
+    """(check_every, graph_after) for a search (``GradientSearch``): NaN checked at every step
+    on a CPU, every ``CHECK_EVERY`` steps on accelerators and with ``graphs``; captured as a
+    CUDA graph with ``graphs`` on CUDA when the pipeline is ``capturable``, after the
+    ``warmup`` steps of leaky gradients and ``GRAPH_WARMUP`` more."""
+    device = settings.device
+    check_every = 1 if device.type == "cpu" and not settings.graphs else CHECK_EVERY
+    graphed = settings.graphs and device.type == "cuda" and capturable
+    return check_every, (warmup + GRAPH_WARMUP if graphed else None)
+
+
+def optimizer_for(recipe: Recipe, device: torch.device, graphed: bool) -> OptimizerFactory | None:
+    """The recipe's optimizer: Adam fused into one kernel on CUDA (one launch per step instead
+    of one per operation; the same updates to float rounding), with its step count on the
+    device when a CUDA graph replays it (``capturable``)."""
+    kind = OPTIMIZERS[recipe.optimizer]
+    if kind is None:
+        return None
+    options = {"capturable": True} if graphed else {}
+    if kind is torch.optim.Adam and device.type == "cuda":
+        options["fused"] = True
+    return lambda params: kind(params, lr=recipe.lr, **options)
+
+
+def _search(pipe: Pipeline, recipe: Recipe, post: list, settings: SearchSettings, warmup: int,
+            pre: tuple = ()) -> GradientSearch:
     """A search over the pipeline's current variables, with the recipe's optimizer."""
+    check_every, graph_after = step_mode(settings, pipe.capturable, warmup)
     search = GradientSearch(pipe.params, maximize=True, lr=recipe.lr,
-                            optimizer=OPTIMIZERS[recipe.optimizer], grad_norm=recipe.grad_norm,
-                            batched=True)
+                            optimizer=optimizer_for(recipe, settings.device,
+                                                    graph_after is not None),
+                            grad_norm=recipe.grad_norm, batched=True, check_every=check_every,
+                            graph_after=graph_after)
     for hook in pre:
         search.register_step_pre_hook(hook)
     for hook in post:

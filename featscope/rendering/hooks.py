@@ -1,7 +1,9 @@
 """What a rendering search records and does at each step, as ``GradientSearch`` step hooks.
 
 Each hook is a small object registered on the search; none of them synchronizes with the
-device: values stay on it until the batch ends.
+device: values stay on it until the batch ends. A search replayed from a CUDA graph hands the
+post hooks the graph's own outputs (and leaves its gradients in place), which the next step
+overwrites: a hook that keeps something copies it.
 """
 
 from __future__ import annotations
@@ -68,17 +70,22 @@ class Schedule:
 
 
 class History:
-    """After each step: the target values (B,) under transforms, kept on the device."""
+    """After each step: the target values (B,) under transforms, copied into a (steps, B)
+    tensor on the device (a CUDA graph's outputs are overwritten by its next replay), which
+    comes to the host once, at the end."""
 
-    def __init__(self, objective: BatchObjective):
-        self.objective, self.values = objective, []
+    def __init__(self, objective: BatchObjective, steps: int, batch: int, device: torch.device):
+        self.objective = objective
+        self.values = torch.zeros(steps, batch, device=device)
+        self.count = 0  # steps recorded (over every search of the batch: searches restart at 0)
 
     def __call__(self, search: GradientSearch, step: int, values: torch.Tensor) -> None:
-        self.values.append(self.objective.last.target.detach())
+        self.values[self.count].copy_(self.objective.last.target.detach())
+        self.count += 1
 
     def result(self) -> torch.Tensor:
         """(steps, B) on the CPU."""
-        return torch.stack(self.values).cpu()
+        return self.values[:self.count].cpu()
 
 
 class Moved:
@@ -114,7 +121,8 @@ class Transparency:
 
 
 class Callback:
-    """After each step: ``on_step(step, values)`` with the search objective's values (B,)."""
+    """After each step: ``on_step(step, values)`` with the search objective's values (B,), on
+    the device (read them there, or copy them: a CUDA graph's next step overwrites them)."""
 
     def __init__(self, on_step: Callable[[int, torch.Tensor], None]):
         self.on_step = on_step

@@ -4,6 +4,13 @@ parameterization -> image (B, C, H, W) in [0, 1] -> random transforms or crop vi
 image with its own unit's draws) -> resize to the model's input -> normalization -> model.
 Inputs that are not images (signals, volumes, vectors, tokens, raw tensors) go straight from
 their kind's parameterization to the model.
+
+Transforms that draw apart from their use (``StepTransform``) have the draws of every step of
+the search made when the pipeline is built, right after the start's, from each unit's own
+generator in the order the steps would make them, and moved to the device once; a step then
+reads its own by a step index on the device (``step_parameters``), so building a step's input
+needs no host work, no transfer and no synchronization, and a CUDA graph can hold it. The
+images are those of drawing step by step.
 """
 
 from __future__ import annotations
@@ -18,7 +25,15 @@ from ..params.base import Parameterization, parameterization
 from ..params.images import from_image
 from ..params.tensors import tensor
 from ..randomness import UnitRandom
-from ..transforms.crops import CropSchedule, crop_views
+from ..transforms.crops import CropSchedule, crop_transform, crop_views
+from ..transforms.steps import (
+    PLAN_ELEMENTS,
+    Parameters,
+    StepTransform,
+    plan,
+    steady,
+    step_parameters,
+)
 from .recipes import Recipe, image_size, model_size
 
 # (shape (B, ...), randomness, device, init sd) -> the variables of a non-image input
@@ -41,14 +56,19 @@ class Pipeline:
         self.is_image = loaded.is_image and recipe.param != "tensor" and parameterize is None
         self.crops: CropSchedule | None = None
         self.progress = 0.0  # fraction of the search done: the crop schedule follows it
+        # The search's step, on the device: which of the planned draws the step reads.
+        self.step_index = torch.zeros(1, dtype=torch.long, device=device)
+        self.planned: Parameters | None = None  # every step's transform parameters (steps, B, ...)
         batch = len(random)
         if not self.is_image:
             shape = (batch, *loaded.input_shape)
             self.param = (parameterize(shape, random, device, recipe.init_sd) if parameterize
                           else tensor(shape, random=random, device=device, sd=recipe.init_sd,
                                       max_norm=max_norm))
-            self.augment = self.clean = tf.identity
+            self.augment: StepTransform | tf.Transform = steady(tf.identity)
+            self.clean = tf.identity
             self.views = 1
+            self.planned = {}
             return
         channels, height, width = loaded.input_shape
         size = image_size(recipe, height, width)
@@ -60,12 +80,13 @@ class Pipeline:
             self.crops = CropSchedule(recipe.crops, recipe.crop_start, recipe.crop_end,
                                       recipe.crop_spread, recipe.crop_rotate, recipe.noise,
                                       recipe.thumbnail_views)
-            self.augment = self._crop_views(recipe, side, to_model)
+            self.augment = self._crop_views(recipe, side, to_model, channels)
         else:  # one resampling from the parameterized image to the model's input
             self.augment = {"lucid": tf.per_image(tf.lucid_transforms(), to_model),
                             "scaled": tf.random_affine(side, to_model),
-                            "none": self.clean}[recipe.transforms]
+                            "none": steady(self.clean)}[recipe.transforms]
         self.views = recipe.views
+        self.planned = self._plan(size, device)
 
     def _image_param(self, shape: tuple[int, int, int, int], device: torch.device,
                      start: torch.Tensor | None, spectrum: torch.Tensor | None) -> Parameterization:
@@ -77,10 +98,28 @@ class Pipeline:
                                          decorrelate=r.decorrelate, spectrum=spectrum,
                                          normalization=self.normalization)
 
-    def _crop_views(self, recipe: Recipe, side: int, to_model: tuple[int, int]) -> tf.Transform:
+    def _plan(self, size: tuple[int, int], device: torch.device) -> Parameters | None:
+        """Every transform step's parameters on the device, or None when the transform
+        cannot draw ahead (Lucid's chained transforms) or would draw too much."""
+        steps = self.recipe.steps - self.recipe.polish_steps  # the polish draws nothing
+        if not isinstance(self.augment, StepTransform) or \
+                self.augment.elements(steps, len(self.random)) > PLAN_ELEMENTS:
+            return None
+        progress = [progress_at(step, self.recipe.steps) for step in range(steps)]
+        return {k: v.to(device) for k, v in plan(self.augment, self.random, progress,
+                                                 size).items()}
+
+    @property
+    def capturable(self) -> bool:
+        """Whether a step's input is built by device work alone, from the planned draws
+        (a CUDA graph can hold it)."""
+        return self.planned is not None and isinstance(self.augment, StepTransform) and \
+            self.augment.capturable
+
+    def _crop_views(self, recipe: Recipe, side: int, to_model: tuple[int, int],
+                    channels: int) -> StepTransform | tf.Transform:
         if recipe.transforms == "none":
-            return lambda image, random: crop_views(image, self.crops, to_model, self.progress,
-                                                    random)
+            return crop_transform(self.crops, to_model, channels)
         chain = tf.lucid_transforms(side if recipe.transforms == "scaled" else 224)
 
         def views(image: torch.Tensor, random: UnitRandom) -> torch.Tensor:
@@ -98,8 +137,10 @@ class Pipeline:
         return self.param.params
 
     def at_step(self, step: int) -> None:
-        """The search is at ``step`` of ``recipe.steps``: crop views follow their schedule."""
-        self.progress = step / max(1, self.recipe.steps - 1)
+        """The search is at ``step`` of ``recipe.steps``: crop views follow their schedule, and
+        the step's planned draws are read."""
+        self.progress = progress_at(step, self.recipe.steps)
+        self.step_index.fill_(step)
 
     def image(self) -> torch.Tensor:
         """The current input: (B, C, H, W) in [0, 1] for images, the raw input otherwise."""
@@ -122,8 +163,14 @@ class Pipeline:
         """(B, C, H, W) image -> model input: (B * views, ...) when augmented with crop views."""
         if not self.is_image:
             return image
-        transform = self.augment if augment else self.clean
-        return self.normalization(transform(image, self.random))
+        if not augment:
+            return self.normalization(self.clean(image, self.random))
+        if self.planned is not None:
+            params = step_parameters(self.planned, self.step_index)
+            return self.normalization(self.augment.apply(image, params))
+        if isinstance(self.augment, StepTransform):
+            return self.normalization(self.augment(image, self.random, self.progress))
+        return self.normalization(self.augment(image, self.random))
 
     def display(self, image: torch.Tensor) -> torch.Tensor:
         """What is saved: the image in [0, 1] (the Keras display for its recipe), or the input."""
@@ -137,6 +184,11 @@ class Pipeline:
         """One model input (1, ...) from the start, for the model's preparation (folding)."""
         with torch.no_grad():
             return self.model_input(self.image(), augment=False)[:1]
+
+
+def progress_at(step: int, steps: int) -> float:
+    """The fraction of a search of ``steps`` steps done at ``step`` (0 .. 1)."""
+    return step / max(1, steps - 1)
 
 
 def keras_deprocess(x: torch.Tensor, crop: int = 25) -> torch.Tensor:

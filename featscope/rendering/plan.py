@@ -9,7 +9,9 @@ same everywhere: the most units whose searches share one forward and backward pa
   own layers need; groups keep the order in which they first appear in the request.
 - Units coupled by a term (the copies of a target that a diversity penalty compares) stay in
   one batch.
-- The batch size is the user's, or the device's default (``default_batch_size``).
+- The batch size is the user's, or the device's default (``default_batch_size``): on a
+  CPU about one 224 px image; on a CUDA GPU as many units as its free memory holds for the
+  group's layers (from the bytes one unit's forward pass writes up to its deepest layer).
 
 A unit's result does not depend on its batch: every unit draws its randomness from its own
 seed (``featscope.randomness``), so the plan only decides speed and memory, never images.
@@ -18,11 +20,13 @@ seed (``featscope.randomness``), so the plan only decides speed and memory, neve
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import torch
 
+from ..engine.device import free_memory, module_device
+from ..engine.probing import MODEL_OUTPUT, forward_bytes
 from ..errors import FeatscopeError
 from ..models import LoadedModel
 from ..objectives.base import IMAGE, Objective
@@ -33,17 +37,58 @@ from .recipes import Recipe, preset_for, recipe
 # the caches): for 224 px images batch 1 is the fastest (bench/speed.py), so a CPU batch holds
 # about one 224 px image's worth of input elements. Accelerators want many units per batch.
 CPU_BATCH_ELEMENTS = 3 * 224 * 224
+# Accelerators whose free memory cannot be read (MPS), or a model that cannot be measured.
 ACCELERATOR_BATCH = 32
+# On a CUDA GPU: the share of the free memory (after the model's weights) that a batch's
+# search may fill, the bytes it holds per byte of a unit's forward outputs (what backward
+# keeps, the gradients in flight, the allocator's slack), and the most units in one batch
+# (throughput no longer grows long before, and a sheet of 64 is one batch well below it).
+MEMORY_SHARE = 0.6
+BYTES_PER_FORWARD_BYTE = 3
+MAX_ACCELERATOR_BATCH = 256
 # Images per forward pass without gradients (evaluation, dataset examples): memory is then
 # small, and larger batches are faster on every device.
 INFERENCE_BATCH = 32
 
 
-def default_batch_size(loaded: LoadedModel, device: torch.device, views: int = 1) -> int:
-    """Units per batch when none is given, for inputs of ``loaded`` seen ``views`` times a step."""
-    if device.type != "cpu":
+def default_batch_size(loaded: LoadedModel, device: torch.device, views: int = 1,
+                       layers: Collection[str] = (), free: int | None = None) -> int:
+    """Units per batch when none is given, for inputs of ``loaded`` seen ``views`` times a
+    step: on a CPU about one 224 px image; on a CUDA GPU what its ``free`` memory (bytes; read
+    from the device when None) holds for a search of ``layers`` (``memory_batch``)."""
+    if device.type == "cpu":
+        return max(1, CPU_BATCH_ELEMENTS // (math.prod(loaded.input_shape) * max(1, views)))
+    free = free_memory(device) if free is None else free
+    unit = _unit_bytes(loaded, layers) if free is not None else None
+    if unit is None:
         return ACCELERATOR_BATCH
-    return max(1, CPU_BATCH_ELEMENTS // (math.prod(loaded.input_shape) * max(1, views)))
+    # Weights already on the device are in the driver's reading; others will be moved there.
+    moved = module_device(loaded.module).type != device.type
+    weights = _weight_bytes(loaded.module) if moved else 0
+    return memory_batch(free - weights, unit * max(1, views))
+
+
+def memory_batch(free: int, unit: int) -> int:
+    """Units per batch on a GPU with ``free`` bytes for the search when one unit's forward pass
+    writes ``unit`` bytes: ``MEMORY_SHARE`` of it at ``BYTES_PER_FORWARD_BYTE`` per byte,
+    between 1 and ``MAX_ACCELERATOR_BATCH``."""
+    fits = int(max(0, free) * MEMORY_SHARE) // max(1, unit * BYTES_PER_FORWARD_BYTE)
+    return max(1, min(MAX_ACCELERATOR_BATCH, fits))
+
+
+def _unit_bytes(loaded: LoadedModel, layers: Collection[str]) -> int | None:
+    """Bytes one unit's forward pass writes up to the deepest of ``layers`` (the whole model
+    without layers), measured on one mid-grey input where the model is; None if it fails."""
+    example = torch.full((1, *loaded.input_shape), 0.5, device=module_device(loaded.module))
+    try:
+        return forward_bytes(loaded.module, loaded.normalization.to(example.device)(example),
+                             sorted(layers) or [MODEL_OUTPUT])
+    except Exception:  # noqa: BLE001 (a model that needs other inputs: the fixed default)
+        return None
+
+
+def _weight_bytes(module: torch.nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
 
 
 def check_batch_size(batch_size: int | None) -> None:
@@ -141,7 +186,8 @@ def plan_batches(units: Sequence[Unit], *, preset: str, overrides: dict,
         groups.setdefault(key, Batch(name, recipes[name])).units.append(unit)
     batches: list[Batch] = []
     for group in groups.values():
-        size = batch_size or default_batch_size(loaded, device, group.recipe.views)
+        size = batch_size or default_batch_size(loaded, device, group.recipe.views,
+                                                 _layers(group.units[0].objective))
         current: list[Unit] = []
         for block in group.blocks():
             if len(block) > size and batch_size is not None:

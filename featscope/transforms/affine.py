@@ -7,7 +7,8 @@ plain ``torch.Generator`` (one draw for the whole batch, as Lucid does). Draws a
 the CPU: no device sync, the same numbers on every device.
 
 ``random_affine`` applies Lucid's whole set and the resize to the model's input as one
-affine resampling with one matrix per image, so per-image transforms cost nothing extra.
+affine resampling with one matrix per image, so per-image transforms cost nothing extra; it
+is a ``StepTransform`` (``steps``), whose matrices a search can draw ahead for every step.
 The chained transforms (``lucid_transforms``) reproduce Lucid's separate steps; their sizes
 depend on the draws, so with per-image draws they run image by image (``per_image``).
 """
@@ -21,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..randomness import UnitRandom, per_batch
+from .steps import StepTransform
 
 Random = UnitRandom | torch.Generator
 Transform = Callable[[torch.Tensor, Random], torch.Tensor]
@@ -154,7 +156,7 @@ def per_image(transform: Transform, out_size: tuple[int, int]) -> Transform:
 def random_affine(side: int, out_size: tuple[int, int], fill: float = 0.5, *,
                   pad_px: int | None = None, shifts: tuple[int, int] | None = None,
                   scales: Sequence[float] | None = None,
-                  degrees: Sequence[float] | None = None) -> Transform:
+                  degrees: Sequence[float] | None = None) -> StepTransform:
     """Lucid's set, scaled to ``side`` px, and the resize to ``out_size``, as ONE resampling.
 
     Padding, jitter, scaling, rotation, jitter and resize are each an affine map of pixel
@@ -162,27 +164,34 @@ def random_affine(side: int, out_size: tuple[int, int], fill: float = 0.5, *,
     with one matrix per image. That costs one bilinear pass instead of five (forward and
     backward), and blurs less. Parameters are drawn as in ``lucid_transforms`` (the keyword
     arguments override them); pixels from outside the image get ``fill`` (Lucid's mid-grey
-    padding), also in the corners that rotation exposes.
+    padding), also in the corners that rotation exposes. A ``StepTransform``: its matrices
+    (float64, from the draws) can be made ahead for every step of a search.
     """
     pad_px = _px(12, side) if pad_px is None else pad_px
     shift1, shift2 = shifts or (_px(8, side), _px(4, side))
     scales = scales or LUCID_SCALES
     degrees = degrees or LUCID_DEGREES
+    # Drawn in the order of lucid_transforms, offsets as (y, x), so a seed means the same.
+    layout = (("rand", (2,)), ("rand", (1,)), ("rand", (1,)), ("rand", (2,)))
 
-    def transformed(image: torch.Tensor, random: Random) -> torch.Tensor:
+    def parameters(draws: list[torch.Tensor], progress: torch.Tensor,
+                   size: tuple[int, int]) -> dict[str, torch.Tensor]:
+        first, scale_draw, angle_draw, second = draws
+        offset1 = (first * shift1).floor().clamp_max(shift1 - 1)
+        scale = _pick(scales, scale_draw[:, 0])
+        angle = _pick(degrees, angle_draw[:, 0]) * (math.pi / 180)
+        offset2 = (second * shift2).floor().clamp_max(shift2 - 1)
+        return {"theta": _affine_theta(size, out_size, pad_px, shift1, shift2,
+                                       offset1.double().flip(1), scale, angle,
+                                       offset2.double().flip(1))}
+
+    def apply(image: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
         batch = image.shape[0]
-        # Drawn in the order of lucid_transforms, offsets as (y, x), so a seed means the same.
-        offset1 = (per_batch(random, batch, 2) * shift1).floor().clamp_max(shift1 - 1)
-        scale = _pick(scales, per_batch(random, batch, 1)[:, 0])
-        angle = _pick(degrees, per_batch(random, batch, 1)[:, 0]) * (math.pi / 180)
-        offset2 = (per_batch(random, batch, 2) * shift2).floor().clamp_max(shift2 - 1)
-        theta = _affine_theta(image.shape[-2:], out_size, pad_px, shift1, shift2,
-                              offset1.double().flip(1), scale, angle, offset2.double().flip(1))
-        theta = theta.to(image.device, image.dtype).expand(batch, 2, 3)
+        theta = params["theta"].to(image.dtype).expand(batch, 2, 3)
         grid = F.affine_grid(theta, [batch, image.shape[1], *out_size], align_corners=False)
         return F.grid_sample(image - fill, grid, mode="bilinear", padding_mode="zeros",
                              align_corners=False) + fill
-    return transformed
+    return StepTransform(layout, parameters, apply, shared=True)
 
 
 def _affine_theta(in_size: Sequence[int], out_size: Sequence[int], pad_px: int, shift1: int,

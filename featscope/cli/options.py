@@ -22,6 +22,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from ..engine.layout import ORDERS
 from ..engine.model import PRECISIONS
 from ..errors import FeatscopeError
 from ..inputs.base import KINDS
@@ -79,6 +80,8 @@ class RenderOptions:
     warmup: int | None = None
     crops: int | None = None
     spectrum_from: Path | None = None
+    layout: str | None = None
+    prefix_tokens: int | None = None
 
     def check(self) -> None:
         """Reject bad values before the model loads: a clear error, early."""
@@ -92,6 +95,10 @@ class RenderOptions:
         if self.precision not in PRECISIONS:
             raise FeatscopeError(f"unknown --precision {self.precision!r}; valid: "
                                  f"{', '.join(PRECISIONS)}")
+        if self.layout is not None and self.layout.upper() not in ORDERS:
+            raise FeatscopeError(f"unknown --layout {self.layout!r}; valid: {', '.join(ORDERS)}")
+        if self.prefix_tokens is not None and self.prefix_tokens < 0:
+            raise FeatscopeError(f"--prefix-tokens must be 0 or more (got {self.prefix_tokens})")
 
     def overrides(self) -> dict:
         """The recipe fields these options set (None: the preset's)."""
@@ -230,6 +237,16 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
         "--crops", help="random crop views per step (MACO)")], None),
     "spectrum_from": (Annotated[Optional[Path], _option(
         "--spectrum-from", help="folder of images whose spectrum MACO keeps (--param maco)")],
+        None),
+    "layout": (Annotated[Optional[str], _option(
+        "--layout", help="how the targets' layers hold their features, when the model cannot "
+                         "say: BCHW (features first), BTC (tokens, features last), TBC "
+                         "(sequence-first tokens), BHWC (channels-last map); default: found "
+                         "from the model (`featscope layers` shows it)")], None),
+    "prefix_tokens": (Annotated[Optional[int], _option(
+        "--prefix-tokens", help="token layers: how many tokens (class, distillation, "
+                                "register tokens) come before the patch tokens; default: the "
+                                "model's num_prefix_tokens, or found from the token count")],
         None),
     # accentuation and copies
     "from_image": (Annotated[Optional[Path], _option(

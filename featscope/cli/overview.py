@@ -36,7 +36,8 @@ def overview_command(
     command again reuses the units already rendered.
     """
     job = Job("overview", model, rendering, output, examples=examples)
-    chosen = choose_layers(job.loaded, layers, count, per_layer)
+    chosen = choose_layers(job.loaded, layers, count, per_layer, order=rendering.layout,
+                           prefix=rendering.prefix_tokens)
     objectives = job.objectives([f"{layer}:{k}" for layer, units in chosen.items()
                                  for k in units])
     stored = job.render(objectives)

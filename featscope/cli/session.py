@@ -25,6 +25,7 @@ from ..errors import FeatscopeError
 from ..files.images import find_images, load_image, mode_for
 from ..files.writing import copy_file, file_stems, prepare_dir
 from ..objectives.base import Objective
+from ..objectives.binding import bind_objectives
 from ..objectives.targets import parse_target
 from ..params.spectrum import spectrum_from_folder
 from ..rendering.api import render
@@ -135,6 +136,9 @@ class Job:
             "recipes": {name: asdict(r) for name, r in
                         recipes_of(self.rendering.preset, **self.overrides()).items()},
             "pool": self.rendering.pool, "seed": self.rendering.seed,
+            **{name: value for name, value in (("layout", self.rendering.layout),
+                                                ("prefix_tokens", self.rendering.prefix_tokens))
+               if value is not None},
             "precision": self.rendering.precision,
             "spectrum": None if self.rendering.spectrum_from is None else
             [_identity(p) for p in find_images(self.rendering.spectrum_from, recursive=False)],
@@ -155,12 +159,20 @@ class Job:
     # -- targets --------------------------------------------------------------------------
 
     def objectives(self, targets: Sequence[str]) -> list[Objective]:
-        """Target strings -> objectives (with the job's pooling), checked against the model."""
+        """Target strings -> objectives (with the job's pooling and layout), checked against
+        the model and bound to it (each layer's layout found or checked)."""
         border = recipe(self.rendering.preset, **self.overrides()).channel_border
+        options = self.rendering
         objectives = [parse_target(t, self.loaded.module, self.loaded.class_names,
-                                   pool=self.rendering.pool, border=border) for t in targets]
+                                   pool=options.pool, border=border, layout=options.layout,
+                                   prefix=options.prefix_tokens) for t in targets]
+        return self.bound(objectives)
+
+    def bound(self, objectives: Sequence[Objective]) -> list[Objective]:
+        """``objectives`` checked against the model's outputs and bound to it."""
         self.adapted.check_targets(set().union(*(o.layers for o in objectives)))
-        return objectives
+        return bind_objectives(objectives, self.loaded.module, self.loaded.input_shape,
+                               self.loaded.class_names)
 
     def reproduce(self, unit: StoredUnit) -> str:
         """The `featscope render` command that renders ``unit`` again, exactly."""

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
 from ..errors import FeatscopeError, did_you_mean
+from .layout import Layout, LayoutClues, infer_layout, model_clues, module_evidence
 
 MODEL_OUTPUT = ""  # the root module's path in ``named_modules()``: the model's own output
 
@@ -119,37 +121,91 @@ def frozen(model: nn.Module) -> Iterator[nn.Module]:
 
 @dataclass(frozen=True)
 class LayerInfo:
+    """A layer that returns a tensor: its output's shape and what says how to read it."""
+
     name: str
     kind: str
-    shape: tuple[int, ...]  # output shape without the batch dimension
+    shape: tuple[int, ...]  # output shape without the batch axis
+    batch_axis: int = 0  # where the batch is in the output: 1 for sequence-first (T, B, C)
+    clues: LayoutClues = LayoutClues()
 
-    def features(self, feature_axis: int = 1) -> int | None:
-        axis = feature_axis - 1 if feature_axis > 0 else feature_axis
-        return self.shape[axis] if self.shape else None
+    def layout(self, order: str | None = None, prefix: int | None = None) -> Layout:
+        """How to read this layer (``infer_layout``), with what the user declared."""
+        return infer_layout(self.shape, self.batch_axis, self.clues, order=order,
+                            prefix=prefix, layer=self.name or "(model output)")
+
+    def features(self, order: str | None = None, prefix: int | None = None) -> int | None:
+        """The number of features of this layer (None: it has no output shape)."""
+        return self.layout(order, prefix).features_of(self.shape) if self.shape else None
+
+    @property
+    def mlp_hidden(self) -> bool:
+        """A transformer MLP's hidden layer: the activation after its first linear layer (in
+        a module named like ``mlp``/``ffn``), where Ghiasi et al. (2022) found a ViT's most
+        interpretable features."""
+        *parents, last = self.name.split(".")
+        return (bool(parents) and _MLP.search(parents[-1].lower()) is not None
+                and (_ACTIVATION.search(last.lower()) is not None
+                     or _ACTIVATION.search(self.kind.lower()) is not None))
+
+
+_MLP = re.compile(r"mlp|ffn|feed_?forward|intermediate")
+_ACTIVATION = re.compile(r"act|gelu|relu|silu|swish|quickgelu")
 
 
 def list_layers(model: nn.Module, example: torch.Tensor) -> list[LayerInfo]:
-    """Every submodule that returns a tensor on ``example`` (B, ...), in execution order."""
-    seen: dict[str, LayerInfo] = {}
-    handles = []
+    """Every submodule that returns a tensor on ``example`` (1, ...), in execution order.
 
-    def hook_for(name: str):
-        def hook(module: nn.Module, inputs: object, output: object) -> None:
-            if name not in seen and isinstance(output, torch.Tensor):
-                seen[name] = LayerInfo(name, type(module).__name__, tuple(output.shape[1:]))
-        return hook
+    The model runs on a batch of one and of two, so that the batch axis of every output is
+    found (sequence-first tokens have it on axis 1); each layer gets the clues its layout is
+    read from (``layout.LayoutClues``).
+    """
+    example = example[:1]
+    outputs: list[dict[str, tuple[str, nn.Module, tuple[int, ...]]]] = []
+    finals = []
+    for batch in (example, torch.cat([example, example])):
+        seen: dict[str, tuple[str, nn.Module, tuple[int, ...]]] = {}
+        handles = []
 
-    for name, module in model.named_modules():
-        if name:
-            handles.append(module.register_forward_hook(hook_for(name)))
-    try:
-        with frozen(model), torch.no_grad():
-            output = model(example)
-    finally:
-        for h in handles:
-            h.remove()
-    layers = list(seen.values())
-    if isinstance(output, torch.Tensor):
-        layers.append(LayerInfo(MODEL_OUTPUT, "output", tuple(output.shape[1:])))
+        def hook_for(name: str):
+            def hook(module: nn.Module, inputs: object, output: object) -> None:
+                if name not in seen and isinstance(output, torch.Tensor):
+                    seen[name] = (type(module).__name__, module, tuple(output.shape))
+            return hook
+
+        # TorchScript runs its layers as compiled code: only its output can be read.
+        scripted = isinstance(model, torch.jit.ScriptModule)
+        for name, module in ([] if scripted else model.named_modules()):
+            if name:
+                handles.append(module.register_forward_hook(hook_for(name)))
+        try:
+            with frozen(model), torch.no_grad():
+                output = model(batch)
+        finally:
+            for h in handles:
+                h.remove()
+        if isinstance(output, torch.Tensor):
+            seen[MODEL_OUTPUT] = ("output", model, tuple(output.shape))
+        outputs.append(seen)
+        finals.append(output)
+    model_wide = model_clues(model, tuple(example.shape[1:]))
+    evidence: dict[tuple[int, ...], str] = {}  # output shape -> the last layer's evidence
+    layers = []
+    for name, (kind, module, one) in outputs[0].items():
+        two = outputs[1].get(name, (None, None, ()))[2]
+        axis = _batch_axis(one, two)
+        own = None if name == MODEL_OUTPUT else module_evidence(module, one)
+        if own is not None:
+            evidence[one] = own
+        clues = replace(model_wide, evidence=own or evidence.get(one))
+        layers.append(LayerInfo(name, kind, one[:axis] + one[axis + 1:], axis, clues))
     return layers
 
+
+def _batch_axis(one: tuple[int, ...], two: tuple[int, ...]) -> int:
+    """The axis whose size went from 1 to 2 with the batch; axis 0 when there is no such
+    single axis (an output that does not follow the batch is listed as it always was)."""
+    changed = [i for i, (a, b) in enumerate(zip(one, two)) if (a, b) == (1, 2)]
+    others = len(one) != len(two) or any(a != b for i, (a, b) in enumerate(zip(one, two))
+                                         if i not in changed)
+    return changed[0] if len(changed) == 1 and not others else 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..engine.layout import Layout
 from .base import IMAGE, ActivationMap, Objective
 
 # Objectives (logits, pooled channels) are O(1..30); a visible change is a mean squared
@@ -58,7 +59,8 @@ def similarity(features: torch.Tensor) -> torch.Tensor:
 
 
 class Diversity(Objective):
-    """(N,) how alike the N elements it is scored with are, at ``layer``.
+    """(N,) how alike the N elements it is scored with are, at ``layer`` (read with
+    ``layout`` when given: the Gram matrices of its features, not of its tokens).
 
     One ``Diversity`` term is shared by all copies of one target, so a batch scorer
     evaluates it on exactly those copies; each copy's Gram matrix is averaged over its
@@ -69,13 +71,18 @@ class Diversity(Objective):
     coupled = True
     penalty = True
 
-    def __init__(self, layer: str):
-        self.layer = layer
+    def __init__(self, layer: str, layout: Layout | None = None):
+        self.layer, self.layout = layer, layout
         self.layers = frozenset({layer})
         self.name = f"diversity({layer})"
 
+    def layout_of(self, layer: str) -> Layout | None:
+        return self.layout if layer == self.layer else None
+
     def score(self, acts: ActivationMap) -> torch.Tensor:
         act = acts[self.layer]
+        if self.layout is not None:  # (B, C, *S): the Gram matrices of the features
+            act = self.layout.feature_map(act)
         views = getattr(acts, "views", 1)
         features = gram(act)
         features = features.reshape(act.shape[0] // views, views, -1).mean(1)

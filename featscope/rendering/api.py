@@ -28,6 +28,7 @@ from ..errors import FeatscopeError
 from ..files.images import load_image, mode_for
 from ..models import LoadedModel, Normalization, identity_normalization
 from ..objectives.base import Objective
+from ..objectives.binding import bind_objectives
 from ..objectives.penalties import DEFAULT_CLOSENESS, Closeness, Diversity
 from ..progress import progress_bar
 from ..transforms.affine import resize_to
@@ -91,7 +92,7 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
     overrides = {"steps": steps, "lr": lr, "param": param, "size": size,
                  "transforms": transforms, **settings}
     recipes_of(preset, **overrides)  # every bad setting is reported before any work
-    bound = [o.bind(loaded.class_names) for o in objective_list]
+    bound = bind_objectives(objective_list, loaded.module, loaded.input_shape, loaded.class_names)
     starts = _start_images(start, loaded, len(bound))
     units = make_units(bound, seed, labels, 0 if starts is None else len(starts))
     batches = plan_batches(units, preset=preset, overrides=overrides, loaded=loaded,
@@ -147,7 +148,8 @@ def _with_penalties(batch: Batch, loaded: LoadedModel, starts: torch.Tensor | No
             objective = objective - recipe.closeness * term
         if recipe.diversity:
             layer = diversity_layer or sorted(unit.objective.layers)[0]
-            term = diversity.setdefault(unit.name, Diversity(layer))
+            term = diversity.setdefault(unit.name, Diversity(layer,
+                                                             unit.objective.layout_of(layer)))
             objective = objective - recipe.diversity * term
         objectives.append(objective)
     rows = None if sized is None else torch.stack([sized[u.start] for u in batch.units])

@@ -61,23 +61,36 @@ def select_units(spec: str | None, count: int, every: bool = False,
 def spread_layers(infos: Sequence[LayerInfo], count: int) -> list[str]:
     """``count`` layers spread evenly from the first to the last block of the network.
 
-    Candidates are layers with a 2-D feature map (C, H, W). Where the network is a sequence
-    of blocks (numbered modules with submodules, e.g. ``_blocks.3`` or ``layer2.1``), the
-    blocks are the candidates, because their outputs are what the next stage sees; otherwise
-    every such layer is.
+    Candidates are layers with a 2-D feature map: (C, H, W), a channels-last map, or patch
+    tokens on a grid. A transformer's MLP hidden layers are the candidates when there are
+    enough of them (Ghiasi et al. 2022: its most interpretable features). Where the network
+    is a sequence of blocks (numbered modules with submodules, e.g. ``_blocks.3`` or
+    ``layer2.1``), the blocks are the candidates, because their outputs are what the next
+    stage sees; otherwise every such layer is.
     """
-    spatial = [info for info in infos if info.name and len(info.shape) == 3]
+    spatial = [info for info in infos if info.name and _has_2d_map(info)]
+    hidden = [info for info in spatial if info.mlp_hidden]
     containers = _containers(infos)
     blocks = [info for info in spatial
               if info.name in containers and _NUMBERED.match(info.name)]
-    candidates = blocks if len(blocks) >= count else spatial
+    candidates = hidden if len(hidden) >= count else blocks if len(blocks) >= count else spatial
     if not candidates:
-        raise FeatscopeError("this model has no layer with a 2-D feature map (C, H, W); "
-                             "give --layers explicitly")
+        raise FeatscopeError("this model has no layer with a 2-D feature map (C, H, W) or "
+                             "patch tokens on a grid; give --layers explicitly")
     if count >= len(candidates):
         return [info.name for info in candidates]
     step = (len(candidates) - 1) / max(1, count - 1)
     return [candidates[round(i * step)].name for i in range(count)]
+
+
+def _has_2d_map(info: LayerInfo) -> bool:
+    try:
+        layout = info.layout()
+    except FeatscopeError:  # a layer that reads two ways is not chosen for the user
+        return False
+    if layout.tokens:
+        return layout.grid is not None and len(layout.grid) == 2
+    return len(info.shape) == 3
 
 
 def _containers(infos: Sequence[LayerInfo]) -> set[str]:
@@ -92,20 +105,24 @@ def layer_infos(loaded: LoadedModel) -> dict[str, LayerInfo]:
 
 
 def layer_features(loaded: LoadedModel, layer: str,
-                   infos: dict[str, LayerInfo] | None = None) -> int:
-    """The number of features (channels) of ``layer``."""
+                   infos: dict[str, LayerInfo] | None = None, order: str | None = None,
+                   prefix: int | None = None) -> int:
+    """The number of features (channels) of ``layer``, read with the layout ``order`` and
+    ``prefix`` declared (found from the model when None)."""
     resolve_layer(loaded.module, layer)
     info = (infos or layer_infos(loaded)).get(layer)
     if info is None or not info.shape:
         raise FeatscopeError(f"layer {layer!r} did not produce a tensor on a forward pass; "
                              "choose another from `featscope layers`")
-    return info.features()
+    return info.features(order, prefix)
 
 
 def choose_layers(loaded: LoadedModel, layers: str | None, count: int, per_layer: int | None,
-                  infos: dict[str, LayerInfo] | None = None) -> dict[str, list[int]]:
+                  infos: dict[str, LayerInfo] | None = None, order: str | None = None,
+                  prefix: int | None = None) -> dict[str, list[int]]:
     """{layer: its first ``per_layer`` units (all with None)}, for the given comma-separated
-    layers or ``count`` layers spread evenly over the depth."""
+    layers or ``count`` layers spread evenly over the depth (read with the declared layout
+    ``order`` and ``prefix``, if any)."""
     if per_layer is not None and per_layer < 1:
         raise FeatscopeError(f"--per-layer must be at least 1 (got {per_layer})")
     infos = infos or layer_infos(loaded)
@@ -117,7 +134,7 @@ def choose_layers(loaded: LoadedModel, layers: str | None, count: int, per_layer
         names = spread_layers(list(infos.values()), count)
     chosen = {}
     for name in names:
-        features = layer_features(loaded, name, infos)
+        features = layer_features(loaded, name, infos, order, prefix)
         chosen[name] = list(range(features if per_layer is None else min(per_layer, features)))
     return chosen
 

@@ -21,6 +21,9 @@ from .options import OPTIONS, InputOptions, ModelOptions, command
 EmbeddingOption, SeqLenOption = OPTIONS["embedding"][0], OPTIONS["seq_len"][0]
 
 
+MAX_NOTES = 3  # layers that cannot be read, explained one per line
+
+
 def _layer_infos(adapted: Adapted) -> list[LayerInfo]:
     loaded = adapted.loaded
     return list_layers(loaded.module, torch.zeros((1, *loaded.input_shape)))
@@ -73,14 +76,17 @@ def layers_command(
     for column in ("layer", "type", "output shape (no batch)", "features"):
         table.add_column(column, no_wrap=True, overflow="fold")
     for info, (layout, problem) in zip(infos, readings):
-        features = layout.describe(info.shape) if layout else (
-            "? (give --layout)" if problem else "-")
+        features = layout.describe(info.shape) if layout else ("? (see below)" if problem
+                                                               else "-")
         kind = f"{info.kind} (MLP hidden)" if info.mlp_hidden else info.kind
         shape = _shape_text(info)
         table.add_row(info.name or "(model output)", kind, shape, features)
     Console(width=width).print(table)
-    for problem in dict.fromkeys(p for _, p in readings if p):
+    problems = list(dict.fromkeys(p for _, p in readings if p))
+    for problem in problems[:MAX_NOTES]:
         log(f"note: {problem}")
+    if len(problems) > MAX_NOTES:
+        log(f"note: {len(problems) - MAX_NOTES} more layer(s) marked ? (see --json)")
     hidden = [info.name for info in infos if info.mlp_hidden]
     if hidden:
         log(f"note: the MLP hidden layers ({hidden[0]} ... {hidden[-1]}) hold a transformer's "
@@ -97,6 +103,8 @@ def layers_command(
 
 def _shape_text(info: LayerInfo) -> str:
     """The output shape without the batch; a sequence-first one says where its batch was."""
+    if info.batch_axis is None:
+        return f"{info.shape} (no batch axis)"
     if info.batch_axis == 0:
         return str(info.shape)
     full = list(map(str, info.shape))

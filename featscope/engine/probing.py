@@ -126,11 +126,20 @@ class LayerInfo:
     name: str
     kind: str
     shape: tuple[int, ...]  # output shape without the batch axis
-    batch_axis: int = 0  # where the batch is in the output: 1 for sequence-first (T, B, C)
+    # Where the batch is in the output: 1 for sequence-first (T, B, C); None when no axis
+    # follows the batch alone (rows that mix images with windows or heads, or no batch).
+    batch_axis: int | None = 0
     clues: LayoutClues = LayoutClues()
+    batched: tuple[int, ...] = ()  # the output's shape for a batch of two
 
     def layout(self, order: str | None = None, prefix: int | None = None) -> Layout:
         """How to read this layer (``infer_layout``), with what the user declared."""
+        if self.batch_axis is None:
+            raise FeatscopeError(
+                f"layer {self.name!r} gives {self.shape} for one image and {self.batched} for "
+                "two: no axis of its output holds the batch alone (its rows mix images with "
+                "windows or heads), so its features cannot be read per image; probe a layer "
+                "after it")
         return infer_layout(self.shape, self.batch_axis, self.clues, order=order,
                             prefix=prefix, layer=self.name or "(model output)")
 
@@ -198,14 +207,16 @@ def list_layers(model: nn.Module, example: torch.Tensor) -> list[LayerInfo]:
         if own is not None:
             evidence[one] = own
         clues = replace(model_wide, evidence=own or evidence.get(one))
-        layers.append(LayerInfo(name, kind, one[:axis] + one[axis + 1:], axis, clues))
+        shape = one if axis is None else one[:axis] + one[axis + 1:]
+        layers.append(LayerInfo(name, kind, shape, axis, clues, two))
     return layers
 
 
-def _batch_axis(one: tuple[int, ...], two: tuple[int, ...]) -> int:
-    """The axis whose size went from 1 to 2 with the batch; axis 0 when there is no such
-    single axis (an output that does not follow the batch is listed as it always was)."""
-    changed = [i for i, (a, b) in enumerate(zip(one, two)) if (a, b) == (1, 2)]
-    others = len(one) != len(two) or any(a != b for i, (a, b) in enumerate(zip(one, two))
-                                         if i not in changed)
-    return changed[0] if len(changed) == 1 and not others else 0
+def _batch_axis(one: tuple[int, ...], two: tuple[int, ...]) -> int | None:
+    """The one axis whose size went from 1 to 2 with the batch, all others unchanged (None:
+    there is no such axis)."""
+    if len(one) != len(two):
+        return None
+    changed = [i for i, (a, b) in enumerate(zip(one, two)) if a != b]
+    return changed[0] if len(changed) == 1 and (one[changed[0]], two[changed[0]]) == (1, 2) \
+        else None

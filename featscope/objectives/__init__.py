@@ -28,7 +28,15 @@ from .features import (
                        neuron,
                        pool_map,
 )
-from .penalties import DEFAULT_CLOSENESS, DEFAULT_DIVERSITY, Closeness, Diversity, gram, similarity
+from .penalties import (
+    DEFAULT_CLOSENESS,
+    DEFAULT_DIVERSITY,
+    Closeness,
+    Diversity,
+    TotalVariation,
+    gram,
+    similarity,
+)
 from .scoring import BatchScorer, Scores, batch_scores
 from .targets import SYNTAX, parse_target
 
@@ -38,6 +46,6 @@ __all__ = [
     "Channel", "ClassLogit", "ClassProbability", "Custom", "Direction", "Neuron", "Pool",
     "channel", "check_feature", "check_pool", "class_index", "class_logit", "class_probability",
     "custom", "direction", "features_first", "neuron", "pool_map", "DEFAULT_CLOSENESS",
-    "DEFAULT_DIVERSITY", "Closeness", "Diversity", "gram", "similarity", "BatchScorer", "Scores",
+    "DEFAULT_DIVERSITY", "Closeness", "Diversity", "TotalVariation", "gram", "similarity", "BatchScorer", "Scores",
     "batch_scores", "SYNTAX", "parse_target",
 ]

@@ -3,7 +3,8 @@
 - ``Closeness``: the mean squared distance of the searched image to a start image (feature
   accentuation: start from a photo, stay close to it, see what a unit adds to it);
 - ``Diversity``: how alike the copies of one target are (the mean cosine similarity of their
-  Gram matrices at a layer), so that subtracting it pushes them apart.
+  Gram matrices at a layer), so that subtracting it pushes them apart;
+- ``TotalVariation``: how much neighbouring pixels differ (Plug-In Inversion's only prior).
 
 Both are subtracted from a target's objective with a weight, like any other term::
 
@@ -40,6 +41,24 @@ class Closeness(Objective):
         image = acts[IMAGE]
         start = self.start.to(image.device, image.dtype)
         return (image - start).pow(2).flatten(1).mean(1)
+
+
+class TotalVariation(Objective):
+    """(B,) the mean squared difference between neighbouring pixels of the searched image,
+    summed over the two directions."""
+
+    per_view = False
+    penalty = True
+
+    def __init__(self):
+        self.layers = frozenset({IMAGE})
+        self.name = "total_variation"
+
+    def score(self, acts: ActivationMap) -> torch.Tensor:
+        image = acts[IMAGE]
+        dy = (image[..., 1:, :] - image[..., :-1, :]).pow(2).flatten(1).mean(1)
+        dx = (image[..., :, 1:] - image[..., :, :-1]).pow(2).flatten(1).mean(1)
+        return dy + dx
 
 
 def gram(acts: torch.Tensor) -> torch.Tensor:

@@ -29,7 +29,7 @@ from ..files.images import load_image, mode_for
 from ..models import LoadedModel, Normalization, identity_normalization
 from ..objectives.base import Objective
 from ..objectives.binding import bind_objectives
-from ..objectives.penalties import DEFAULT_CLOSENESS, Closeness, Diversity
+from ..objectives.penalties import DEFAULT_CLOSENESS, Closeness, Diversity, TotalVariation
 from ..progress import progress_bar
 from ..transforms.affine import resize_to
 from .batch import SearchSettings, render_batch
@@ -58,7 +58,9 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
     """Search for the input that maximizes each objective: one image (unit) per objective.
 
     ``preset`` names a recipe (``PRESETS``); the default, "auto", renders classes (objectives
-    on the model's output) with ``legible`` and every other unit with ``featscope``;
+    on the model's output) with ``legible`` and every other unit with ``featscope``, and
+    every unit of a transformer (an image model without batch norm) with ``pii``
+    (``preset_for``);
     ``steps``, ``lr``, ``param``, ``size``, ``transforms`` and ``settings`` override recipe
     fields (crops, noise, diversity, closeness, warmup, ...).
     ``model`` is a ``LoadedModel`` (from ``load_model``) or any ``nn.Module`` with an
@@ -131,8 +133,8 @@ def _with_penalties(batch: Batch, loaded: LoadedModel, starts: torch.Tensor | No
                     diversity_layer: str | None
                     ) -> tuple[list[Objective], torch.Tensor | None]:
     """Each unit's search objective, its target minus its recipe's penalties (one closeness
-    term per start image and one diversity term per target, shared by the units that use
-    it), and the units' start images at the recipe's image size (B, C, h, w)."""
+    term per start image, one diversity term per target and one total variation term,
+    shared by the units that use it), and the units' start images at the recipe's image size (B, C, h, w)."""
     recipe = batch.recipe
     sized = None
     if starts is not None:
@@ -140,9 +142,12 @@ def _with_penalties(batch: Batch, loaded: LoadedModel, starts: torch.Tensor | No
         sized = resize_to(starts, size).clamp(0, 1)
     closeness: dict[int, Closeness] = {}
     diversity: dict[str, Diversity] = {}
+    smoothness = TotalVariation()  # one term, evaluated once for the whole batch
     objectives = []
     for unit in batch.units:
         objective = unit.objective
+        if recipe.tv:
+            objective = objective - recipe.tv * smoothness
         if recipe.closeness and unit.start is not None:
             term = closeness.setdefault(unit.start, Closeness(sized[unit.start]))
             objective = objective - recipe.closeness * term

@@ -66,11 +66,12 @@ def render_batch(loaded: LoadedModel, batch: Batch, objectives: list[Objective],
         initial = start.target.detach()
         del start  # its autograd graph holds every saved activation of that forward pass
         search = GradientSearch(pipe.params, maximize=True, lr=recipe.lr,
-                                optimizer=OPTIMIZERS[recipe.optimizer],
-                                grad_norm=recipe.grad_norm, batched=True)
+                                optimizer=_optimizer(recipe), grad_norm=recipe.grad_norm,
+                                batched=True)
         history, moved = History(objective), Moved(pipe.params[0])
         transparency = Transparency(objective)
-        search.register_step_pre_hook(Schedule(pipe, model, recipe.warmup))
+        search.register_step_pre_hook(Schedule(pipe, model, recipe.warmup, recipe.lr_schedule,
+                                               recipe.lr, recipe.steps))
         search.register_step_post_hook(history)
         search.register_step_post_hook(moved)
         if recipe.transparency:
@@ -93,6 +94,14 @@ def render_batch(loaded: LoadedModel, batch: Batch, objectives: list[Objective],
                        bool(zero[i]), bool(dead[i]), seconds, batch.labels,
                        None if maps is None else maps[i])
             for i, unit in enumerate(batch.units)]
+
+
+def _optimizer(recipe: Recipe) -> Callable[[list[torch.Tensor]], torch.optim.Optimizer] | None:
+    """The recipe's optimizer as a factory of the search's variables (None: plain steps)."""
+    kind = OPTIMIZERS[recipe.optimizer]
+    if kind is None:
+        return None
+    return lambda variables: kind(variables, lr=recipe.lr, betas=recipe.betas)
 
 
 def _check_dependency(batch: Batch, depends: torch.Tensor) -> None:

@@ -6,6 +6,7 @@ device: values stay on it until the batch ends.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -49,15 +50,21 @@ class BatchObjective:
 
 
 class Schedule:
-    """Before each step: the pipeline's schedules (crop sizes) and the end of the warm-up."""
+    """Before each step: the pipeline's schedules (crop sizes, colour noise, the canvas), the
+    learning rate's (``cosine``: from lr down to 0 over ``steps``) and the end of the
+    warm-up."""
 
-    def __init__(self, pipe: Pipeline, model: SearchModel, warmup: int):
+    def __init__(self, pipe: Pipeline, model: SearchModel, warmup: int,
+                 lr_schedule: str = "constant", lr: float = 0.0, steps: int = 1):
         self.pipe, self.model, self.warmup = pipe, model, warmup
+        self.lr_schedule, self.lr, self.steps = lr_schedule, lr, steps
 
     def __call__(self, search: GradientSearch, step: int) -> None:
         self.pipe.at_step(step)
         if step == self.warmup:
             self.model.end_warmup()
+        if self.lr_schedule == "cosine":
+            search.set_lr(self.lr * 0.5 * (1 + math.cos(math.pi * step / max(1, self.steps))))
 
 
 class History:

@@ -1,6 +1,7 @@
 """The path from the searched variables to the model's input, for one batch.
 
-parameterization -> image (B, C, H, W) in [0, 1] -> random transforms or crop views (each
+parameterization -> image (B, C, H, W) in [0, 1] (seen through a growing canvas, when the
+recipe has one) -> random transforms, crop views or an ensemble of augmented copies (each
 image with its own unit's draws) -> resize to the model's input -> normalization -> model.
 Inputs that are not images (signals, volumes, vectors, tokens, raw tensors) go straight from
 their kind's parameterization to the model.
@@ -19,6 +20,7 @@ from ..params.images import from_image
 from ..params.tensors import tensor
 from ..randomness import UnitRandom
 from ..transforms.crops import CropSchedule, crop_views
+from ..transforms.ensemble import Ensemble
 from .recipes import Recipe, image_size, model_size
 
 # (shape (B, ...), randomness, device, init sd) -> the variables of a non-image input
@@ -40,7 +42,9 @@ class Pipeline:
         self.normalization = loaded.normalization.to(device)
         self.is_image = loaded.is_image and recipe.param != "tensor" and parameterize is None
         self.crops: CropSchedule | None = None
-        self.progress = 0.0  # fraction of the search done: the crop schedule follows it
+        # fraction of the search done: the crop schedule, the ensemble's colour noise and the
+        # growing canvas follow it
+        self.progress = 0.0
         batch = len(random)
         if not self.is_image:
             shape = (batch, *loaded.input_shape)
@@ -52,6 +56,7 @@ class Pipeline:
             return
         channels, height, width = loaded.input_shape
         size = image_size(recipe, height, width)
+        self.size = size
         self.param = self._image_param((batch, channels, *size), device, start, spectrum)
         to_model = model_size(recipe, (height, width), size)
         self.clean = tf.resize(to_model)
@@ -60,6 +65,12 @@ class Pipeline:
             self.crops = CropSchedule(recipe.crops, recipe.crop_start, recipe.crop_end,
                                       recipe.crop_spread, recipe.crop_rotate, recipe.noise)
             self.augment = self._crop_views(recipe, side, to_model)
+        elif recipe.ensemble:
+            ensemble = Ensemble(recipe.ensemble, recipe.jitter, recipe.color_shift,
+                                recipe.color_noise)
+            norm = self.normalization
+            self.augment = lambda image, random: ensemble.views(
+                image, self.progress, random, norm.mean, norm.std, to_model)
         else:  # one resampling from the parameterized image to the model's input
             self.augment = {"lucid": tf.per_image(tf.lucid_transforms(), to_model),
                             "scaled": tf.random_affine(side, to_model),
@@ -101,8 +112,17 @@ class Pipeline:
         self.progress = step / max(1, self.recipe.steps - 1)
 
     def image(self) -> torch.Tensor:
-        """The current input: (B, C, H, W) in [0, 1] for images, the raw input otherwise."""
-        return self.param()
+        """The current input: (B, C, H, W) in [0, 1] for images, the raw input otherwise.
+
+        With a growing canvas, the image is seen at the canvas's current side (resized down
+        and back up): a search that starts coarse and adds finer detail stage by stage.
+        """
+        image = self.param()
+        fraction = self.recipe.canvas(self.progress) if self.is_image else 1.0
+        if fraction < 1.0:
+            small = tuple(max(1, round(fraction * s)) for s in self.size)
+            image = tf.resize_to(tf.resize_to(image, small), self.size, antialias=False)
+        return image
 
     def model_input(self, image: torch.Tensor, augment: bool) -> torch.Tensor:
         """(B, C, H, W) image -> model input: (B * views, ...) when augmented with crop views."""

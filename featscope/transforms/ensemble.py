@@ -1,0 +1,80 @@
+"""Plug-In Inversion's ensemble: several augmented copies of each image per step.
+
+Each image (B, C, H, W) becomes ``count`` copies, each rolled (a circular shift, as PII's
+jitter) by its own offset, colour-shifted per channel in the model's input space as PII's
+ColorShift does (n -> (n - μ) / σ with μ ~ U(-s, s) and log σ ~ U(-s, s)), plus a Gaussian
+colour offset per channel whose sd decays linearly to 0 over the search; then resized to the
+model's input. The objective is averaged over the copies: a pattern must survive every
+shift and colour cast to score, which keeps a model without batch norm from drifting into
+adversarial colours (Ghiasi et al. 2022).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import FeatscopeError
+from ..randomness import UnitRandom, per_element
+from .affine import resize_to
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """``count`` copies per image; ``shift``: the largest roll, a fraction of the image side;
+    ``color``: the ColorShift range s; ``noise``: the colour offset's sd at the first step
+    (in the model's input units, like ``color``)."""
+
+    count: int
+    shift: float = 0.0
+    color: float = 0.0
+    noise: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.count < 1:
+            raise FeatscopeError(f"an ensemble needs at least 1 copy (got {self.count})")
+        if not 0 <= self.shift < 1:
+            raise FeatscopeError(f"the ensemble's shift is a fraction of the side in [0, 1); "
+                                 f"got {self.shift}")
+
+    def views(self, image: torch.Tensor, progress: float, random: UnitRandom | torch.Generator,
+              mean: torch.Tensor, std: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
+        """(B, C, H, W) in [0, 1] -> (B * count, C, *out_size), copy j of image b at
+        b * count + j; ``mean``, ``std`` (C,): the model's input normalization, in whose
+        units the colours shift. Every draw comes from the image's own unit."""
+        batch, channels, height, width = image.shape
+        n = batch * self.count
+        copies = image.repeat_interleave(self.count, dim=0)
+        if self.shift:
+            limit = (self.shift * torch.tensor([height, width])).round()
+            offsets = ((per_element(random, batch, self.count, 2).reshape(n, 2) * 2 - 1)
+                       * limit).round().long()
+            copies = roll(copies, offsets)
+        if self.color or self.noise:
+            mu = (per_element(random, batch, self.count, channels).reshape(n, channels) * 2 - 1)
+            log_sigma = (per_element(random, batch, self.count, channels).reshape(n, channels)
+                         * 2 - 1)
+            offset = per_element(random, batch, self.count, channels,
+                                 normal=True).reshape(n, channels)
+            sd = self.noise * max(0.0, 1.0 - progress)
+            shape = (n, channels, 1, 1)
+            scale = torch.exp(-self.color * log_sigma).reshape(shape)
+            shift = (offset * sd - self.color * mu * torch.exp(-self.color * log_sigma))
+            scale, shift = (t.to(image.device, image.dtype) for t in (scale, shift.reshape(shape)))
+            mean, std = (t.to(image.device, image.dtype).reshape(1, -1, 1, 1) for t in (mean, std))
+            # In input units n = (x - mean) / std: n' = n / σ - μ / σ + offset.
+            copies = mean + std * (((copies - mean) / std) * scale + shift)
+        return resize_to(copies, out_size, antialias=False)
+
+
+def roll(images: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """Each image (N, C, H, W) rolled circularly by its own (dy, dx) in ``offsets`` (N, 2)."""
+    count, _, height, width = images.shape
+    offsets = offsets.to(images.device)
+    rows = (torch.arange(height, device=images.device)[None] - offsets[:, :1]) % height
+    cols = (torch.arange(width, device=images.device)[None] - offsets[:, 1:]) % width
+    index = rows[:, :, None] * width + cols[:, None, :]  # (N, H, W) source pixel of each pixel
+    flat = images.reshape(count, images.shape[1], height * width)
+    gathered = flat.gather(2, index.reshape(count, 1, -1).expand(-1, images.shape[1], -1))
+    return gathered.reshape(images.shape)

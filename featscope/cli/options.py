@@ -31,7 +31,14 @@ from ..objectives.features import POOLS
 from ..objectives.penalties import DEFAULT_CLOSENESS, DEFAULT_DIVERSITY
 from ..params.base import PARAMETERIZATIONS
 from ..rendering.plan import check_batch_size
-from ..rendering.recipes import AUTO, CLASS_PRESET, PRESETS, UNIT_PRESET, check_preset
+from ..rendering.recipes import (
+    AUTO,
+    CLASS_PRESET,
+    PRESETS,
+    TRANSFORMER_PRESET,
+    UNIT_PRESET,
+    check_preset,
+)
 from .app import app
 
 
@@ -129,6 +136,19 @@ class AccentOptions:
 
 
 @dataclass
+class DirectionOptions:
+    """Directions in a layer's feature space: each target is then a layer (or ``output``),
+    rendered once per direction."""
+
+    direction: list[Path] | None = None
+    toward_image: list[Path] | None = None
+
+    @property
+    def given(self) -> bool:
+        return bool(self.direction or self.toward_image)
+
+
+@dataclass
 class OutputOptions:
     """Where results go, and whether earlier results are reused."""
 
@@ -207,7 +227,8 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
     # rendering
     "preset": (Annotated[str, _option(
         "--preset", help=f"recipe: {AUTO} (classes: {CLASS_PRESET}, other units: "
-                         f"{UNIT_PRESET}), {', '.join(PRESETS)}")], AUTO),
+                         f"{UNIT_PRESET}; everything on transformers, image models without "
+                         f"batch norm: {TRANSFORMER_PRESET}), {', '.join(PRESETS)}")], AUTO),
     "steps": (Annotated[Optional[int], _option(
         "--steps", help="search steps (the preset's if unset)")], None),
     "size": (Annotated[Optional[int], _option(
@@ -258,6 +279,16 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
     "diversity": (Annotated[Optional[float], _option(
         "--diversity", help=f"weight pushing the copies apart ({DEFAULT_DIVERSITY:g} with "
                             "--copies > 1)")], None),
+    # directions
+    "direction": (Annotated[Optional[list[Path]], _option(
+        "--direction", help="a direction in a layer's feature space, as .npy of shape (C,) "
+                            "or (C, H, W): each TARGET is then a LAYER (or `output`, the "
+                            "model's output, e.g. an encoder's embedding), rendered along it "
+                            "(cosine similarity); repeat for several")], None),
+    "toward_image": (Annotated[Optional[list[Path]], _option(
+        "--toward-image", help="the direction of this image's features at each TARGET layer "
+                               "(or `output`): render the image the model finds closest to "
+                               "it there (feature inversion); repeat for several")], None),
     # output
     "out": (Annotated[Path, _option("--out", "-o", help="output folder")], inspect.Parameter.empty),
     "quiet": (Annotated[bool, _option("--quiet", "-q", help="no progress bar or listing")],
@@ -274,8 +305,8 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
     "top_k": (Annotated[int, _option("--top-k", help="dataset examples per unit")], 5),
 }
 
-GROUPS = (ModelOptions, InputOptions, RenderOptions, AccentOptions, OutputOptions,
-          ExamplesOptions)
+GROUPS = (ModelOptions, InputOptions, RenderOptions, AccentOptions, DirectionOptions,
+          OutputOptions, ExamplesOptions)
 
 
 def command(name: str) -> Callable[[Callable], Callable]:

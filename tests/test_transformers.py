@@ -16,7 +16,9 @@ from featscope.engine.layout import Layout, LayoutClues, infer_layout
 from featscope.engine.probing import list_layers
 from featscope.objectives import attention_reads, batch_scores, parse_target
 from featscope.rendering.directions import features_of, toward_image
+from featscope.randomness import UnitRandom
 from featscope.rendering.recipes import Architecture, architecture_of, preset_for
+from featscope.transforms.ensemble import Ensemble, roll
 from tests import transformer_models as tm
 
 timm = pytest.importorskip("timm")
@@ -241,6 +243,27 @@ def test_auto_picks_plug_in_inversion_for_transformers_only():
     assert not cnn.transformer and preset_for(fs.class_logit(1), architecture=cnn) == "legible"
     text = architecture_of(tm.SequenceFirstTextTower(), image=False)
     assert not text.transformer
+
+
+def test_ensemble_copies_draw_per_unit_and_keep_the_original():
+    image = torch.rand(2, 3, 8, 8)
+    ensemble = Ensemble(4, shift=0.25, color=1.0, noise=0.5, original=True)
+    half = torch.full((3,), 0.5)
+    views = ensemble.views(image, 0.0, UnitRandom([1, 2]), half, half, (8, 8))
+    assert views.shape == (8, 3, 8, 8)
+    assert torch.equal(views[0], image[0]) and torch.equal(views[4], image[1])
+    assert not torch.allclose(views[1], image[0])
+    alone = ensemble.views(image[1:], 0.0, UnitRandom([2]), half, half, (8, 8))
+    assert torch.allclose(alone, views[4:])  # unit 2's copies do not depend on unit 1
+    shifted = roll(image, torch.tensor([[1, -2], [3, 0]]))
+    assert torch.equal(shifted[0], torch.roll(image[0], (1, -2), (1, 2)))
+    assert torch.equal(shifted[1], torch.roll(image[1], (3, 0), (1, 2)))
+
+
+def test_growing_canvas_schedule():
+    pii = fs.PRESETS["pii"]
+    assert [pii.canvas(p) for p in (0.0, 0.15, 0.5, 0.99, 1.0)] == [0.25, 0.375, 0.625, 1.0, 1.0]
+    assert fs.PRESETS["featscope"].canvas(0.0) == 1.0
 
 
 def test_plug_in_inversion_units_do_not_depend_on_their_batch():

@@ -67,7 +67,7 @@ class Pipeline:
             self.augment = self._crop_views(recipe, side, to_model)
         elif recipe.ensemble:
             ensemble = Ensemble(recipe.ensemble, recipe.jitter, recipe.color_shift,
-                                recipe.color_noise)
+                                recipe.color_noise, recipe.ensemble_original)
             norm = self.normalization
             self.augment = lambda image, random: ensemble.views(
                 image, self.progress, random, norm.mean, norm.std, to_model)

@@ -6,7 +6,9 @@ ColorShift does (n -> (n - μ) / σ with μ ~ U(-s, s) and log σ ~ U(-s, s)), p
 colour offset per channel whose sd decays linearly to 0 over the search; then resized to the
 model's input. The objective is averaged over the copies: a pattern must survive every
 shift and colour cast to score, which keeps a model without batch norm from drifting into
-adversarial colours (Ghiasi et al. 2022).
+adversarial colours (Ghiasi et al. 2022). With ``original``, the first copy is the image
+itself: a model that is not robust to the shifts (a ViT with random weights) still sees the
+image it is scored on.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ from .affine import resize_to
 class Ensemble:
     """``count`` copies per image; ``shift``: the largest roll, a fraction of the image side;
     ``color``: the ColorShift range s; ``noise``: the colour offset's sd at the first step
-    (in the model's input units, like ``color``)."""
+    (in the model's input units, like ``color``); ``original``: copy 0 is not augmented."""
 
     count: int
     shift: float = 0.0
     color: float = 0.0
     noise: float = 0.0
+    original: bool = False
 
     def __post_init__(self) -> None:
         if self.count < 1:
@@ -65,6 +68,9 @@ class Ensemble:
             mean, std = (t.to(image.device, image.dtype).reshape(1, -1, 1, 1) for t in (mean, std))
             # In input units n = (x - mean) / std: n' = n / σ - μ / σ + offset.
             copies = mean + std * (((copies - mean) / std) * scale + shift)
+        if self.original:  # every draw is made first, so the augmented copies stay the same
+            copies = copies.reshape(batch, self.count, *copies.shape[1:])
+            copies = torch.cat([image[:, None], copies[:, 1:]], dim=1).reshape(n, *image.shape[1:])
         return resize_to(copies, out_size, antialias=False)
 
 

@@ -15,8 +15,8 @@ from featscope.cli import app
 from featscope.engine.layout import Layout, LayoutClues, infer_layout
 from featscope.engine.probing import list_layers
 from featscope.objectives import attention_reads, batch_scores, parse_target
-from featscope.rendering.directions import features_of, toward_image
 from featscope.randomness import UnitRandom
+from featscope.rendering.directions import features_of, toward_image
 from featscope.rendering.recipes import Architecture, architecture_of, preset_for
 from featscope.transforms.ensemble import Ensemble, roll
 from tests import transformer_models as tm

@@ -42,6 +42,20 @@ def test_timm_vit_tokens_with_class_and_register_tokens():
     assert layers["patch_embed.proj"].layout() == Layout("BCHW")
 
 
+def test_layers_of_a_model_that_takes_one_image_at_a_time():
+    class OneAtATime(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            assert x.shape[0] == 1
+            return self.conv(x).reshape(1, -1)
+
+    layers = layers_of(OneAtATime(), (3, 8, 8))
+    assert layers["conv"].batch_axis == 0 and layers["conv"].features() == 4
+
+
 def test_token_count_split_without_the_model_saying():
     clues = LayoutClues(image=(64, 64))
     assert infer_layout((16, 8), 0, clues, order="BTC") == Layout("BTC", 0, (4, 4))

@@ -162,47 +162,55 @@ _MLP = re.compile(r"mlp|ffn|feed_?forward|intermediate")
 _ACTIVATION = re.compile(r"act|gelu|relu|silu|swish|quickgelu")
 
 
+Outputs = dict[str, tuple[str, nn.Module, tuple[int, ...]]]  # name -> (type, module, shape)
+
+
+def _outputs(model: nn.Module, batch: torch.Tensor) -> Outputs:
+    """The output shape of every submodule that returns a tensor on ``batch``, and of the
+    model (``MODEL_OUTPUT``), in execution order."""
+    seen: Outputs = {}
+
+    def hook_for(name: str):
+        def hook(module: nn.Module, inputs: object, output: object) -> None:
+            if name not in seen and isinstance(output, torch.Tensor):
+                seen[name] = (type(module).__name__, module, tuple(output.shape))
+        return hook
+
+    # TorchScript runs its layers as compiled code: only its output can be read.
+    scripted = isinstance(model, torch.jit.ScriptModule)
+    handles = [module.register_forward_hook(hook_for(name))
+               for name, module in ([] if scripted else model.named_modules()) if name]
+    try:
+        with frozen(model), torch.no_grad():
+            output = model(batch)
+    finally:
+        for h in handles:
+            h.remove()
+    if isinstance(output, torch.Tensor):
+        seen[MODEL_OUTPUT] = ("output", model, tuple(output.shape))
+    return seen
+
+
 def list_layers(model: nn.Module, example: torch.Tensor) -> list[LayerInfo]:
     """Every submodule that returns a tensor on ``example`` (1, ...), in execution order.
 
     The model runs on a batch of one and of two, so that the batch axis of every output is
-    found (sequence-first tokens have it on axis 1); each layer gets the clues its layout is
-    read from (``layout.LayoutClues``).
+    found (sequence-first tokens have it on axis 1); a model that refuses a batch of two has
+    its batch taken as axis 0. Each layer gets the clues its layout is read from
+    (``layout.LayoutClues``).
     """
     example = example[:1]
-    outputs: list[dict[str, tuple[str, nn.Module, tuple[int, ...]]]] = []
-    finals = []
-    for batch in (example, torch.cat([example, example])):
-        seen: dict[str, tuple[str, nn.Module, tuple[int, ...]]] = {}
-        handles = []
-
-        def hook_for(name: str):
-            def hook(module: nn.Module, inputs: object, output: object) -> None:
-                if name not in seen and isinstance(output, torch.Tensor):
-                    seen[name] = (type(module).__name__, module, tuple(output.shape))
-            return hook
-
-        # TorchScript runs its layers as compiled code: only its output can be read.
-        scripted = isinstance(model, torch.jit.ScriptModule)
-        for name, module in ([] if scripted else model.named_modules()):
-            if name:
-                handles.append(module.register_forward_hook(hook_for(name)))
-        try:
-            with frozen(model), torch.no_grad():
-                output = model(batch)
-        finally:
-            for h in handles:
-                h.remove()
-        if isinstance(output, torch.Tensor):
-            seen[MODEL_OUTPUT] = ("output", model, tuple(output.shape))
-        outputs.append(seen)
-        finals.append(output)
+    one_each = _outputs(model, example)
+    try:
+        two_each = _outputs(model, torch.cat([example, example]))
+    except Exception:  # any model code can fail on another batch size in any way
+        two_each = None
     model_wide = model_clues(model, tuple(example.shape[1:]))
     evidence: dict[tuple[int, ...], str] = {}  # output shape -> the last layer's evidence
     layers = []
-    for name, (kind, module, one) in outputs[0].items():
-        two = outputs[1].get(name, (None, None, ()))[2]
-        axis = _batch_axis(one, two)
+    for name, (kind, module, one) in one_each.items():
+        two = two_each.get(name, (None, None, ()))[2] if two_each is not None else ()
+        axis = _batch_axis(one, two) if two_each is not None else 0
         own = None if name == MODEL_OUTPUT else module_evidence(module, one)
         if own is not None:
             evidence[one] = own

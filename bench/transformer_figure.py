@@ -4,7 +4,8 @@
 
 Row 1: its eight classes, each labelled with the ViT's probability for it and what the CNN
 judge of bench/shapes.py sees in it. Rows 2-3: MLP hidden units of blocks 1 and 2
-(``blocks.N.mlp.act``, the layer Ghiasi et al. 2022 found most interpretable), each beside
+(``blocks.N.mlp.act``, the layer Ghiasi et al. 2022 found most interpretable; the four of
+each block whose activation differs most between classes of natural shapes), each beside
 the natural shape that excites it most. Everything is rendered with the default recipe (for
 a transformer: Plug-In Inversion, ``pii``), 256 steps, seed 0, on the CPU.
 """
@@ -19,9 +20,24 @@ import torch
 import featscope as fs
 from bench import shapes
 from featscope.analysis import metrics
+from featscope.objectives import LayerObjective, bind_objectives
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-UNITS = {1: (3, 40, 77, 130), 2: (11, 64, 100, 201)}  # block -> MLP hidden units shown
+BLOCKS, PER_BLOCK = (1, 2), 4  # MLP hidden units shown: the most class-selective of each block
+
+
+def selective_units(vit: fs.LoadedModel, images: torch.Tensor, labels: torch.Tensor,
+                    block: int, count: int) -> list[int]:
+    """The ``count`` MLP hidden units of ``block`` whose mean activation over the patch tokens
+    differs most between the classes of ``images`` (N, 3, H, W)."""
+    layer = f"blocks.{block}.mlp.act"
+    [reader] = bind_objectives([LayerObjective(layer)], vit.module, vit.input_shape)
+    with fs.Probe(vit.module, [layer]) as probe, torch.no_grad():
+        act = reader.feature_map(probe.run(vit.normalization(images))[layer])  # (N, C, 8, 8)
+    pooled = act.flatten(2).mean(2)  # (N, C)
+    by_class = torch.stack([pooled[labels == k].mean(0) for k in range(len(shapes.CLASSES))])
+    spread = by_class.std(0) / pooled.std(0).clamp_min(1e-6)
+    return spread.topk(count).indices.tolist()
 
 
 def main() -> None:
@@ -39,9 +55,10 @@ def main() -> None:
         seen = judge(norm(classes.images)).argmax(1)
     labels = [f"{name.split()[0]} {own[k, k]:.0%} CNN:{shapes.CLASSES[int(seen[k])].split()[0]}"
               for k, name in enumerate(shapes.CLASSES)]
-    units = [fs.channel(f"blocks.{b}.mlp.act", k) for b, ks in UNITS.items() for k in ks]
+    naturals, kinds = shapes.shapes(512, torch.Generator().manual_seed(7))
+    units = [fs.channel(f"blocks.{b}.mlp.act", k) for b in BLOCKS
+             for k in selective_units(vit, naturals, kinds, b, PER_BLOCK)]
     drawn = fs.render(vit, units, steps=args.steps, seed=0, device="cpu")
-    naturals, _ = shapes.shapes(512, torch.Generator().manual_seed(7))
     values = torch.stack([metrics.objective_values(vit, [u] * len(naturals), naturals)
                           for u in units])  # (units, naturals)
     best = values.argmax(1)

@@ -188,7 +188,7 @@ register_preset(Recipe("maco", param="maco", steps=256, lr=1.0, optimizer="nadam
 # One change to the published recipe: the first of the 8 copies is the image itself. On the
 # tiny ViT of bench/shapes.py it raises units' activation (median 0.49 against 0.42, 256
 # steps) for some robustness (0.74 against 0.88), and a ViT with random weights, which no
-# shift leaves alone, still rises (bench/quality.py --transformer, docs/quality.md).
+# shift leaves alone, still rises (bench/quality.py --transformer, docs/quality-transformer.md).
 register_preset(Recipe("pii", param="pixel", decorrelate=False, steps=256, lr=0.1,
                        betas=(0.5, 0.99), lr_schedule="cosine", transforms="none", ensemble=8,
                        ensemble_original=True, jitter=32 / 224, color_shift=1.0,
@@ -230,14 +230,15 @@ def preset_for(objective: Objective, preset: str = AUTO,
                architecture: Architecture = Architecture()) -> str:
     """The preset that renders ``objective``: ``preset`` itself, or for "auto":
 
-    - ``pii`` on a transformer (``Architecture.transformer``: an image model without batch
-      norm): Plug-In Inversion's ensemble of augmented copies is what keeps a model without
-      batch-norm statistics from drifting into noise (bench/quality.py --transformer);
+    - ``pii`` on a transformer (``Architecture.transformer``: an image model normalized by
+      layer norms, without batch norm): on a tiny ViT its units and classes reach higher
+      activations than with the CNN recipes (docs/quality-transformer.md);
     - ``legible`` when the objective reads only the model's output (a class: an object,
       which should stay recognizable as a thumbnail);
     - ``featscope`` otherwise (a unit keeps its finest detail and its place).
 
-    See docs/quality.md for the measurements behind the choice."""
+    See docs/quality.md and docs/quality-transformer.md for the measurements behind the
+    choice."""
     if preset != AUTO:
         return preset
     if architecture.transformer:

@@ -32,7 +32,10 @@ CACHE = Path(__file__).resolve().parent / "results"
 def shapes(count: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """``count`` images (N, 3, 32, 32) in [0, 1] and their class labels (N,)."""
     labels = torch.randint(len(CLASSES), (count,), generator=generator)
-    u = lambda *shape: torch.rand(shape, generator=generator)
+
+    def u(*shape: int) -> torch.Tensor:
+        return torch.rand(shape, generator=generator)
+
     ys, xs = torch.meshgrid(torch.arange(SIDE) + 0.5, torch.arange(SIDE) + 0.5, indexing="ij")
     ys, xs = ys[None] / SIDE, xs[None] / SIDE  # (1, H, W) in (0, 1)
     cy, cx = (0.3 + 0.4 * u(count, 1, 1) for _ in range(2))

@@ -165,7 +165,8 @@ def module_evidence(module: nn.Module, shape: tuple[int, ...]) -> Evidence | Non
         return "first" if isinstance(module, nn.LayerNorm) else None
     if isinstance(module, nn.Linear) and shape and shape[-1] == module.out_features:
         return "last"
-    if isinstance(module, nn.LayerNorm) and shape and tuple(module.normalized_shape) == (shape[-1],):
+    if isinstance(module, nn.LayerNorm) and shape \
+            and tuple(module.normalized_shape) == (shape[-1],):
         return "last"
     if isinstance(module, (nn.Embedding, nn.MultiheadAttention)):
         return "last"

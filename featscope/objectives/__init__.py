@@ -42,10 +42,12 @@ from .targets import SYNTAX, parse_target
 
 __all__ = [
     "Attention", "AttentionReads", "attention_reads", "bind_objectives", "CLS",
-    "LayerObjective", "declared_order", "IMAGE", "Activations", "Constant", "Objective", "Scaled", "Sum", "as_objective", "POOLS",
+    "LayerObjective", "declared_order", "IMAGE", "Activations", "Constant", "Objective",
+    "Scaled", "Sum", "as_objective", "POOLS",
     "Channel", "ClassLogit", "ClassProbability", "Custom", "Direction", "Neuron", "Pool",
     "channel", "check_feature", "check_pool", "class_index", "class_logit", "class_probability",
     "custom", "direction", "features_first", "neuron", "pool_map", "DEFAULT_CLOSENESS",
-    "DEFAULT_DIVERSITY", "Closeness", "Diversity", "TotalVariation", "gram", "similarity", "BatchScorer", "Scores",
+    "DEFAULT_DIVERSITY", "Closeness", "Diversity", "TotalVariation", "gram", "similarity",
+    "BatchScorer", "Scores",
     "batch_scores", "SYNTAX", "parse_target",
 ]

@@ -4,8 +4,9 @@ Each objective is a weighted sum of leaf terms (``Objective.terms()``). The scor
 the leaves of the whole batch once, when it is built:
 
 - channel features of one layer (same pooling and layout: its map or its patch tokens,
-  features second) and class logits are read with one gather for all the elements that use them, instead of B separate slices, which
-  matters when a sheet renders dozens of units of one layer or crop views multiply the rows;
+  features second) and class logits are read with one gather for all the elements that use
+  them, instead of B separate slices, which matters when a sheet renders dozens of units of
+  one layer or crop views multiply the rows;
 - any other leaf shared by several elements (the same object: a custom prior, one start
   image's closeness, a target's diversity) is evaluated once, on just those elements' rows,
   not once per element;

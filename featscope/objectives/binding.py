@@ -20,10 +20,17 @@ from .base import Objective
 def bind_objectives(objectives: Sequence[Objective], module: nn.Module,
                     input_shape: Sequence[int],
                     class_names: Sequence[str] | None = None) -> list[Objective]:
-    """``objectives`` resolved against ``module`` with inputs of ``input_shape`` (no batch)."""
+    """``objectives`` resolved against ``module`` with inputs of ``input_shape`` (no batch).
+
+    A model that runs out of memory for the look at one input keeps its objectives unbound:
+    their search runs out of memory too, and the search's recovery says so
+    (``rendering.recovery``)."""
     needed = frozenset().union(*(o.layouts_needed() for o in objectives))
     layers = None
     if needed:
         example = torch.zeros((1, *input_shape), device=module_device(module))
-        layers = {info.name: info for info in list_layers(module, example)}
+        try:
+            layers = {info.name: info for info in list_layers(module, example)}
+        except torch.OutOfMemoryError:
+            layers = None
     return [o.bind(class_names, layers) for o in objectives]

@@ -3,7 +3,8 @@
     .venv/bin/python bench/speed.py            # full run (about 30-40 min on 2 CPU cores)
     .venv/bin/python bench/speed.py --quick    # a smaller run for a first look
     .venv/bin/python bench/speed.py --device cuda [--quick]   # the GPU rows (speed_gpu.py)
-    .venv/bin/python bench/speed.py --vit-only                # only the ViT unit's row
+    .venv/bin/python bench/speed.py --vit-only [--device cuda]  # only the ViT unit's row,
+                                                                # on the device given
 
 Every case runs in its own subprocess. ms/step is timed step by step (between consecutive
 steps of one render, after its set-up). The limit (the model's own forward to the layer and
@@ -281,11 +282,8 @@ def main() -> None:
         spec = json.loads(args.child)
         print(json.dumps(CASES[spec.pop("kind")](**spec)))
         return
-    if args.device.startswith("cuda"):  # its own rows, files and budget: speed_gpu.py
-        import speed_gpu
-        sys.exit(speed_gpu.main("quick" if args.quick else "full", args.results))
     args.results.mkdir(parents=True, exist_ok=True)
-    if args.vit_only:
+    if args.vit_only:  # on any --device, CUDA included
         row = {"machine": machine(), "device": args.device, "date": time.strftime("%Y-%m-%d"),
                **vit_rows(args.device, args.quick)}
         (args.results / "speed-vit.json").write_text(json.dumps(row, indent=2) + "\n")
@@ -295,6 +293,9 @@ def main() -> None:
         (args.results / "speed-vit.md").write_text(table)
         print(table)
         return
+    if args.device.startswith("cuda"):  # its own rows, files and budget: speed_gpu.py
+        import speed_gpu
+        sys.exit(speed_gpu.main("quick" if args.quick else "full", args.results))
     report = benchmark(args.quick, args.device, args.lucent_channels, args.results)
     (args.results / "speed.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(report)

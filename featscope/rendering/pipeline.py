@@ -22,6 +22,7 @@ import torch
 
 from .. import transforms as tf
 from ..models import LoadedModel
+from ..models.metadata import fixed_input_size
 from ..params.base import Parameterization, parameterization
 from ..params.images import from_image
 from ..params.tensors import tensor
@@ -78,7 +79,7 @@ class Pipeline:
         size = image_size(recipe, height, width)
         self.size = size
         self.param = self._image_param((batch, channels, *size), device, start, spectrum)
-        to_model = model_size(recipe, (height, width), size)
+        to_model = model_size(recipe, (height, width), size, fixed_input_size(loaded.module))
         self.clean = tf.resize(to_model)
         side = round(min(size) * recipe.transform_strength)
         if recipe.crops:

@@ -307,12 +307,33 @@ def image_size(r: Recipe, height: int, width: int) -> tuple[int, int]:
     return height, width
 
 
-def model_size(r: Recipe, input_size: tuple[int, int],
-               image: tuple[int, int]) -> tuple[int, int]:
-    """What reaches the model: its input size, Lucid's upsampling size, or the image's own."""
+def model_size(r: Recipe, input_size: tuple[int, int], image: tuple[int, int],
+               fixed: tuple[int, int] | None = None) -> tuple[int, int]:
+    """What reaches the model: its input size, Lucid's upsampling size, or the image's own.
+    ``fixed``: the only (H, W) the model takes (a ViT's patch grid and position embeddings
+    fix it); a recipe that would give it another size is an error that says what would do."""
     if r.size is None or r.crops:
-        return tuple(input_size)
-    below = r.upsample_below
-    if below and r.size < below:
-        return below, below
-    return tuple(image)
+        size = tuple(input_size)
+    elif r.upsample_below and r.size < r.upsample_below:
+        size = (r.upsample_below, r.upsample_below)
+    else:
+        size = tuple(image)
+    if fixed is None or size == tuple(fixed):
+        return size
+    h, w = fixed
+    if r.size is None or r.crops:
+        given, fix = (f"the input shape {input_size[0]}×{input_size[1]}",
+                      f"give an --input-shape ending in x{h}x{w}, or leave it out")
+    else:
+        preset_size = PRESETS[r.name].size if r.name in PRESETS else None
+        fits = []
+        if h == w and not (r.upsample_below and h < r.upsample_below):
+            fits.append(f"give --size {h}")
+        if preset_size is None and tuple(input_size) == tuple(fixed):
+            fits.append("leave --size out")
+        given = f"the {r.name} preset's size {r.size}" if r.size == preset_size else \
+            f"size {r.size}"
+        fix = " or ".join(fits) or "choose another preset"
+    raise FeatscopeError(f"this model takes only {h}×{w} inputs (its patch grid and position "
+                         f"embeddings fix them), but {given} would give it {size[0]}×{size[1]}"
+                         f": {fix}")

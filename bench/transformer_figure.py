@@ -2,8 +2,8 @@
 
     python -m bench.transformer_figure            # writes docs/transformer.png
 
-Row 1: its eight classes, each labelled with the ViT's probability for it and what the CNN
-judge of bench/shapes.py sees in it. Rows 2-3: MLP hidden units of blocks 1 and 2
+Row 1: its eight classes, each labelled "class, the ViT's probability for it / the class the
+CNN judge of bench/shapes.py sees in it". Rows 2-3: MLP hidden units of blocks 1 and 2
 (``blocks.N.mlp.act``, the layer Ghiasi et al. 2022 found most interpretable; the four of
 each block whose activation differs most between classes of natural shapes), each beside
 the natural shape that excites it most. Everything is rendered with the default recipe (for
@@ -16,14 +16,19 @@ import argparse
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 import featscope as fs
 from bench import shapes
 from featscope.analysis import metrics
+from featscope.files import to_pil
 from featscope.objectives import LayerObjective, bind_objectives
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 BLOCKS, PER_BLOCK = (1, 2), 4  # MLP hidden units shown: the most class-selective of each block
+CELL = 128
+# Class names short enough for a label under a 128 px cell.
+SHORT = ("disc", "square", "triangle", "cross", "ring", "h-stripes", "v-stripes", "checker")
 
 
 def selective_units(vit: fs.LoadedModel, images: torch.Tensor, labels: torch.Tensor,
@@ -53,8 +58,8 @@ def main() -> None:
     with torch.no_grad():
         own = torch.softmax(vit.module(norm(classes.images)), 1)
         seen = judge(norm(classes.images)).argmax(1)
-    labels = [f"{name.split()[0]} {own[k, k]:.0%} CNN:{shapes.CLASSES[int(seen[k])].split()[0]}"
-              for k, name in enumerate(shapes.CLASSES)]
+    labels = [f"{SHORT[k]} {own[k, k]:.0%} / {SHORT[int(seen[k])]}"
+              for k in range(len(shapes.CLASSES))]
     naturals, kinds = shapes.shapes(512, torch.Generator().manual_seed(7))
     units = [fs.channel(f"blocks.{b}.mlp.act", k) for b in BLOCKS
              for k in selective_units(vit, naturals, kinds, b, PER_BLOCK)]
@@ -67,8 +72,10 @@ def main() -> None:
         pictures += [drawn.images[i], naturals[best[i]]]
         labels += [f"{unit.name.replace('.mlp.act', ' mlp')} {drawn.final[i]:.2g}",
                    f"best shape {values[i, best[i]]:.2g}"]
-    picture = fs.grid(torch.stack(pictures), labels, columns=8, cell=128)
-    picture.save(args.out)
+    # Each 32 px image enlarged 4× pixel for pixel: its own pixels, and a small file.
+    big = [to_pil(p).convert("RGB").resize((CELL, CELL), Image.Resampling.NEAREST)
+           for p in pictures]
+    fs.grid(big, labels, columns=8, cell=CELL).save(args.out, optimize=True)
     print(f"wrote {args.out}")
 
 

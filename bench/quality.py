@@ -5,6 +5,8 @@
     python -m bench.quality --render lite1                    # the other direction
     python -m bench.quality --split tuning --judge self --steps 64 --candidates thumbs-40
                                                               # choosing a recipe
+    python -m bench.quality --transformer                     # the transformer recipe on a
+                                                              # tiny ViT
 
 The ImageNet classes are split once, at random (``SPLIT_SEED``): a tuning split of 50
 classes on which recipes are chosen, judged by the rendering model itself, and a held-out
@@ -14,6 +16,10 @@ thumbnails. Per preset: activation ratio (the logit over its best value on sciki
 photos), robustness (logit under small random transforms / logit), top-1/top-5 of the
 judge, seconds per image. Writes quality-results.json/.md and quality-examples.jpg to
 --out (docs/ by default); results are written after every preset.
+
+With ``--transformer`` the model is the tiny ViT of bench/shapes.py (trained on synthetic
+shapes on a CPU) and the comparison is Plug-In Inversion (``pii``) against the CNN recipes
+(``featscope`` for units, ``legible`` for classes); see ``transformer_benchmark``.
 """
 
 from __future__ import annotations
@@ -143,6 +149,103 @@ def table(results: dict, settings: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The transformer comparison: Plug-In Inversion against the CNN recipes, and variations of it.
+TRANSFORMER_PRESETS = {"pii": ("pii", {}), "featscope": ("featscope", {}),
+                       "legible": ("legible", {}),
+                       "pii-as-published": ("pii", {"ensemble_original": False}),
+                       "pii-4-copies": ("pii", {"ensemble": 4}),
+                       "pii-jitter-1/16": ("pii", {"jitter": 1 / 16}),
+                       "pii-no-canvas": ("pii", {"canvas_start": 1.0})}
+
+
+def transformer_benchmark(steps: int, seed: int, names: list[str], out: Path) -> dict:
+    """Units (16 MLP hidden features of blocks 1 and 2) and the 8 classes of the tiny ViT,
+    rendered by each preset at ``steps`` steps, measured by: the activation reached (on the
+    clean image), its ratio to the best of 256 natural shapes, robustness (activation under
+    small shifts, scales and rotations over the clean one), and for classes the ViT's own
+    probability and the CNN judge's top-1 at full size and as 16 px thumbnails."""
+    from bench import shapes
+    norm = fs.Normalization([0.5] * 3, [0.5] * 3)
+    vit = fs.LoadedModel(shapes.make(), "shapes-vit", (3, 32, 32), norm, shapes.CLASSES)
+    judge = fs.LoadedModel(shapes.judge(), "shapes-cnn", (3, 32, 32), norm, shapes.CLASSES)
+    naturals = list(shapes.shapes(256, torch.Generator().manual_seed(7))[0])
+    units = [fs.channel(f"blocks.{b}.mlp.act", k) for b in (1, 2) for k in range(0, 256, 32)]
+    classes = list(range(len(shapes.CLASSES)))
+    logits = [fs.class_logit(k) for k in classes]
+    report = {"settings": {"model": "bench/shapes.py tiny ViT", "steps": steps, "seed": seed,
+                           "units": [u.name for u in units], "machine": _machine("cpu")},
+              "results": {}}
+    pictures = {}
+    for name in names:
+        preset, overrides = TRANSFORMER_PRESETS[name]
+        start = time.perf_counter()
+        drawn = fs.render(vit, units, preset=preset, steps=steps, seed=seed, device="cpu",
+                          **overrides)
+        posed = fs.render(vit, logits, preset=preset, steps=steps, seed=seed, device="cpu",
+                          **overrides)
+        seconds = time.perf_counter() - start
+        with torch.no_grad():
+            own = torch.softmax(vit.module(norm(posed.images)), 1)[torch.arange(len(classes)),
+                                                                    classes]
+        transfer = metrics.transferability(judge, classes, posed.images, thumbnails=(16,))
+        report["results"][name] = {
+            "unit_activation": float(drawn.final.median()),
+            "unit_ratio": float(metrics.activation_ratio(vit, units, drawn.images,
+                                                         naturals).nanmedian()),
+            "unit_robustness": float(metrics.robustness(vit, units, drawn.images).median()),
+            "class_logit": float(posed.final.median()),
+            "class_probability": float(own.mean()),
+            "class_robustness": float(metrics.robustness(vit, logits, posed.images).median()),
+            "judge_top1": transfer.summary()["top1_full"],
+            "judge_top1_16px": transfer.summary()["top1_16px"], "seconds": seconds}
+        pictures[name] = (drawn.images, posed.images)
+        print(name, json.dumps(report["results"][name]), flush=True)
+        (out / "quality-transformer.json").write_text(json.dumps(report, indent=2) + "\n")
+        (out / "quality-transformer.md").write_text(transformer_table(report))
+        transformer_figure(pictures, shapes.CLASSES, out / "quality-transformer.jpg")
+    return report
+
+
+def transformer_table(report: dict) -> str:
+    s = report["settings"]
+    lines = [(f"Tiny ViT of bench/shapes.py, {s['steps']} steps, seed {s['seed']}, "
+              f"{s['machine']}. Units: 16 MLP hidden features (blocks.1/2.mlp.act); classes: "
+              "all 8. Medians over units and classes; judge: the CNN of bench/shapes.py."), "",
+             ("| preset | unit activation | unit / best natural | unit robustness | class logit "
+              "| class probability | class robustness | judge top-1 | judge top-1 16 px | "
+              "seconds |"), "|" + "---|" * 10]
+    for name, r in report["results"].items():
+        lines.append(f"| {name} | {r['unit_activation']:.2f} | {r['unit_ratio']:.2f} | "
+                     f"{r['unit_robustness']:.2f} | {r['class_logit']:.2f} | "
+                     f"{r['class_probability']:.0%} | {r['class_robustness']:.2f} | "
+                     f"{r['judge_top1']:.0%} | {r['judge_top1_16px']:.0%} | "
+                     f"{r['seconds']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def transformer_figure(pictures: dict, class_names, path: Path, tile: int = 64) -> None:
+    """A row per preset: its first 6 units, then its 8 classes."""
+    label_w, columns = 120, 14
+    canvas = Image.new("RGB", (label_w + columns * (tile + 2), len(pictures) * (tile + 2) + 16),
+                       "white")
+    draw = ImageDraw.Draw(canvas)
+    draw.text((label_w, 2), "units (blocks.1.mlp.act 0, 32, ...)", fill="black")
+    draw.text((label_w + 6 * (tile + 2), 2), "classes: " + ", ".join(class_names), fill="black")
+    for i, (name, (drawn, posed)) in enumerate(pictures.items()):
+        y = 16 + i * (tile + 2)
+        draw.text((4, y + tile // 2), name, fill="black")
+        for j, image in enumerate([*drawn[:6], *posed[:8]]):
+            canvas.paste(to_pil(image).convert("RGB").resize((tile, tile), Image.NEAREST),
+                         (label_w + j * (tile + 2), y))
+    canvas.save(path, quality=90)
+
+
+def _machine(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name()
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--split", choices=list(SPLITS), default="held-out")
@@ -154,25 +257,37 @@ def main() -> None:
                              "rendering model (choosing recipes on the tuning split)")
     parser.add_argument("--steps", type=int, default=None,
                         help="steps for every preset (default: each preset's own)")
-    parser.add_argument("--presets", nargs="*", default=["auto", *ANCHORS],
-                        help="presets to compare; auto (the default) renders classes as legible")
+    parser.add_argument("--presets", nargs="*", default=None,
+                        help="presets to compare (default: auto and the anchors); auto renders "
+                             "classes as legible")
     parser.add_argument("--candidates", nargs="*", default=None,
                         help="also try these CANDIDATES (all if none named)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0, help="the renders' seed")
     parser.add_argument("--out", type=Path, default=DOCS)
+    parser.add_argument("--transformer", action="store_true",
+                        help="compare the transformer recipe with the CNN recipes on the tiny "
+                             "ViT of bench/shapes.py (--steps, --seed; --presets from "
+                             f"{', '.join(TRANSFORMER_PRESETS)})")
     args = parser.parse_args()
+    if args.transformer:
+        args.out.mkdir(parents=True, exist_ok=True)
+        names = args.presets or list(TRANSFORMER_PRESETS)
+        unknown = sorted(set(names) - set(TRANSFORMER_PRESETS))
+        if unknown:
+            parser.error(f"unknown --presets {unknown}; valid: {', '.join(TRANSFORMER_PRESETS)}")
+        transformer_benchmark(args.steps or 256, args.seed, names, args.out)
+        return
     device = str(resolve_device(args.device))
     classes = split_classes(args.split)[:args.classes]
     tried = [] if args.candidates is None else (args.candidates or list(CANDIDATES))
-    names = list(args.presets) + tried
+    names = list(args.presets if args.presets is not None else ["auto", *ANCHORS]) + tried
     model = fs.load_model(MODELS[args.render])
     other = "lite1" if args.render == "lite0" else "lite0"
     judge = model if args.judge == "self" else fs.load_model(MODELS[other])
     judge.module.to(device)
     naturals = photos()
-    machine = torch.cuda.get_device_name() if device.startswith("cuda") else \
-        f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    machine = _machine(device)
     settings = {"split": args.split, "classes": len(classes), "split_seed": SPLIT_SEED,
                 "steps": args.steps or "each preset's default", "seed": args.seed,
                 "model": MODELS[args.render],

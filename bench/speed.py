@@ -3,6 +3,8 @@
     .venv/bin/python bench/speed.py            # full run (about 30-40 min on 2 CPU cores)
     .venv/bin/python bench/speed.py --quick    # a smaller run for a first look
     .venv/bin/python bench/speed.py --device cuda [--quick]   # the GPU rows (speed_gpu.py)
+    .venv/bin/python bench/speed.py --vit-only [--device cuda]  # only the ViT unit's row,
+                                                                # on the device given
 
 Every case runs in its own subprocess. ms/step is timed step by step (between consecutive
 steps of one render, after its set-up). The limit (the model's own forward to the layer and
@@ -42,9 +44,16 @@ STEP_LADDER = (8, 12, 16, 24, 32, 40, 48, 56, 64, 72, 80, 96, 112, 128, 160, 192
 
 
 # ----------------------------------------------------------------------------- child cases
-def _model():
+VIT, VIT_LAYER = "vit_small_patch16_224", "blocks.6.mlp.act"  # timm, random weights
+
+
+def _model(name: str = "lite0"):
+    """The embedded EfficientNet-Lite0, or a timm ViT with random weights (its speed does not
+    depend on its weights; nothing is downloaded)."""
     import featscope as fs
-    return fs.load_model()
+    if name == "lite0":
+        return fs.load_model()
+    return fs.load_model(f"timm:{name}", random_weights=True)
 
 
 def _peak_mib() -> float:
@@ -65,13 +74,13 @@ MATCHED = {"crops": 0, "resolution": 128 / 224, "transform_strength": 224 / 128}
 
 
 def _raw_stepper(layer: str, batch: int, size: int, device: str, fold: bool,
-                 context: ExitStack):
+                 context: ExitStack, model: str = "lite0"):
     """Forward to ``layer`` (stopping there) and backward to the input: the physical limit.
     With ``fold``, the model as `render` runs it (``SearchModel``): batch norms folded into the
     convolutions, and channels-last memory where that is faster. The model stays so until
     ``context`` closes."""
     from featscope.engine import SearchModel, channels_last_helps
-    model = _model()
+    model = _model(model)
     target = torch.device(device)
     norm = model.normalization.to(device)
     x = torch.rand(batch, 3, size, size, device=device, requires_grad=True)
@@ -95,10 +104,11 @@ def _raw_stepper(layer: str, batch: int, size: int, device: str, fold: bool,
 
 
 def _our_stepper(layer: str, batch: int, size: int, device: str, preset: str,
-                 precision: str = "float32", overrides: dict | None = None):
+                 precision: str = "float32", overrides: dict | None = None,
+                 model: str = "lite0"):
     """``render`` on ``batch`` channels as one batch; the seconds between consecutive steps."""
     import featscope as fs
-    model = _model()
+    model = _model(model)
     objectives = [fs.channel(layer, k) for k in range(batch)]
     kwargs = dict(preset=preset, device=device, seed=0, precision=precision, batch_size=batch,
                   **(overrides or {}))
@@ -114,7 +124,7 @@ def _our_stepper(layer: str, batch: int, size: int, device: str, preset: str,
 
 
 def case_steps(layer: str, batch: int, size: int, device: str, steps: int, rounds: int,
-               ours: dict[str, dict]) -> dict:
+               ours: dict[str, dict], model: str = "lite0", raw_batch: int | None = None) -> dict:
     """ms/step of the raw limit (as is, and optimized as in `render`) and of each of ``ours``
     (name -> preset/overrides/precision), measured in interleaved rounds of ``steps`` steps.
 
@@ -123,15 +133,17 @@ def case_steps(layer: str, batch: int, size: int, device: str, steps: int, round
     as the median of the rounds' ratios to the raw limit. Peak memory is read after the
     first of ``ours`` has run once (the raw limits run later in the same process).
     """
-    steppers = {name: _our_stepper(layer, batch, size, device, **spec)
+    steppers = {name: _our_stepper(layer, batch, size, device, model=model, **spec)
                 for name, spec in ours.items()}
+    raw_batch = raw_batch or batch
     first = next(iter(steppers.values()))
     first(2)
     peak = _peak_mib()
     rounds_ms: dict[str, list[float]] = {name: [] for name in [*steppers, "raw", "raw_optimized"]}
     with ExitStack() as context:
-        steppers["raw"] = _raw_stepper(layer, batch, size, device, False, context)
-        steppers["raw_optimized"] = _raw_stepper(layer, batch, size, device, True, context)
+        steppers["raw"] = _raw_stepper(layer, raw_batch, size, device, False, context, model)
+        steppers["raw_optimized"] = _raw_stepper(layer, raw_batch, size, device, True, context,
+                                                 model)
         for run in steppers.values():
             run(2)  # warm-up
         for _ in range(rounds):
@@ -262,16 +274,28 @@ def main() -> None:
                         help="channels Lucent renders (its time per channel is extrapolated to 64)")
     parser.add_argument("--results", type=Path, default=HERE / "results",
                         help="folder for speed.json and speed.md")
+    parser.add_argument("--vit-only", action="store_true",
+                        help="only the ViT row (writes speed-vit.json and speed-vit.md)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         spec = json.loads(args.child)
         print(json.dumps(CASES[spec.pop("kind")](**spec)))
         return
+    args.results.mkdir(parents=True, exist_ok=True)
+    if args.vit_only:  # on any --device, CUDA included
+        row = {"machine": machine(), "device": args.device, "date": time.strftime("%Y-%m-%d"),
+               **vit_rows(args.device, args.quick)}
+        (args.results / "speed-vit.json").write_text(json.dumps(row, indent=2) + "\n")
+        table = "\n".join([f"Measured {row['date']} on {row['machine']}, device "
+                           f"{row['device']}; ms/step: median over interleaved rounds.",
+                           *vit_markdown(row)]) + "\n"
+        (args.results / "speed-vit.md").write_text(table)
+        print(table)
+        return
     if args.device.startswith("cuda"):  # its own rows, files and budget: speed_gpu.py
         import speed_gpu
         sys.exit(speed_gpu.main("quick" if args.quick else "full", args.results))
-    args.results.mkdir(parents=True, exist_ok=True)
     report = benchmark(args.quick, args.device, args.lucent_channels, args.results)
     (args.results / "speed.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(report)
@@ -316,6 +340,7 @@ def benchmark(quick: bool, device: str, lucent_channels: int, results: Path) -> 
                                              / p["overhead"])
         report["vs_lucent"] = time_to_quality(lucent, channels, lucent_steps, device, quick)
     report["rows"] = scaling_rows(device, quick)
+    report["vit"] = vit_rows(device, quick)
     return report
 
 
@@ -346,6 +371,38 @@ def time_to_quality(lucent: dict, channels: list[int], lucent_steps: int, device
         "sheet_speedup": (lucent_s * len(sheet_channels) / sheet["seconds"]
                           if sheet["seconds"] else None),
     }
+
+
+def vit_rows(device: str, quick: bool) -> dict:
+    """One MLP hidden unit of a ViT-S/16 at 224 px: ms/step against the model's own forward
+    to the layer and backward to the input, with one view per step (the ``featscope``
+    recipe) and with Plug-In Inversion's 8 copies per step (``pii``, against the model's pass
+    on 8 images)."""
+    steps = 4 if quick else 8
+    one = run_child("steps", layer=VIT_LAYER, batch=1, size=224, device=device, steps=steps,
+                    rounds=3, model=VIT, ours={
+                        "one_view": {"preset": "featscope", "overrides": ONE_VIEW}})
+    pii = run_child("steps", layer=VIT_LAYER, batch=1, size=224, device=device, steps=steps,
+                    rounds=3, model=VIT, raw_batch=8, ours={"pii": {"preset": "pii"}})
+    return {"model": VIT, "layer": VIT_LAYER,
+            "raw_ms": one["cases"]["raw"]["ms_per_step"],
+            "ours_ms": one["cases"]["one_view"]["ms_per_step"],
+            "overhead": one["cases"]["one_view"]["overhead"],
+            "raw8_ms": pii["cases"]["raw"]["ms_per_step"],
+            "pii_ms": pii["cases"]["pii"]["ms_per_step"],
+            "pii_overhead": pii["cases"]["pii"]["overhead"],
+            "peak_rss_mib": max(one["peak_rss_mib"], pii["peak_rss_mib"])}
+
+
+def vit_markdown(row: dict) -> list[str]:
+    return ["", f"A ViT unit: timm {row['model']} (random weights: speed does not depend on "
+                f"them), {row['layer']}:0, 224 px:", "",
+            "| | ms/step | the model's own forward + backward | overhead |", "|---|---|---|---|",
+            f"| featscope, one view per step (`--preset featscope`) | {row['ours_ms']:.1f} | "
+            f"{row['raw_ms']:.1f} (1 image) | {row['overhead']:.2f}x |",
+            f"| featscope, Plug-In Inversion (`pii`, the transformer default: 8 copies per "
+            f"step) | {row['pii_ms']:.1f} | {row['raw8_ms']:.1f} (8 images) | "
+            f"{row['pii_overhead']:.2f}x |"]
 
 
 def scaling_rows(device: str, quick: bool) -> list[dict]:
@@ -429,6 +486,8 @@ def markdown(report: dict) -> str:
         lines.append(f"| {r['layer']} | {r['batch']} | {r['size']} | {r['raw_ms']:.1f} | "
                      f"{r['raw_optimized_ms']:.1f} | {r['ours_ms']:.1f} | {r['overhead']:.2f}x | "
                      f"{r['overhead_vs_optimized']:.2f}x | {extra}{r['peak_rss_mib']:.0f} |")
+    if "vit" in report:
+        lines += vit_markdown(report["vit"])
     return "\n".join(lines) + "\n"
 
 

@@ -1,6 +1,6 @@
 """A folder in which every command of the README and docs can run as written: the files
-and packages they name (``mypkg``, ``model.pt2``, ``bounds.csv``, ``photos/``, ...), built
-with random weights, nothing downloaded."""
+and packages they name (``mypkg``, ``model.pt2``, ``bounds.csv``, ``photos/``, ``photo.jpg``,
+``v.npy``, ...), built with random weights, nothing downloaded."""
 
 import textwrap
 from pathlib import Path
@@ -152,6 +152,63 @@ MYPKG = {
         def build():
             return Text()
     ''',
+    "clip.py": '''
+        import torch
+
+        from tests.transformer_models import SequenceFirstImageTower, SequenceFirstTextTower
+
+
+        def image_tower():
+            """A CLIP-style image tower on 64 px images: a 16-number embedding."""
+            torch.manual_seed(0)
+            tower = SequenceFirstImageTower(side=64)
+            tower.input_shape = (3, 64, 64)
+            return tower
+
+
+        def text_tower():
+            """A CLIP-style text tower (token_embedding: 20 tokens): an 8-number embedding."""
+            torch.manual_seed(0)
+            return SequenceFirstTextTower()
+    ''',
+    "swin.py": '''
+        import torch
+        from torch import nn
+
+
+        class Stage(nn.Module):
+            """Channels last (B, H, W, C): every ``stride``-th pixel, a layer norm, an MLP."""
+
+            def __init__(self, channels_in, channels, stride):
+                super().__init__()
+                self.stride = stride
+                self.norm = nn.LayerNorm(channels_in)
+                self.mlp = nn.Sequential(nn.Linear(channels_in, channels), nn.GELU())
+
+            def forward(self, x):
+                return self.mlp(self.norm(x[:, ::self.stride, ::self.stride]))
+
+
+        class Swin(nn.Module):
+            """A Swin-like classifier whose stages keep channels last."""
+
+            input_shape = (3, 64, 64)
+
+            def __init__(self):
+                super().__init__()
+                torch.manual_seed(0)
+                self.patch_embed = nn.Conv2d(3, 16, 4, stride=4)
+                self.stages = nn.Sequential(Stage(16, 16, 1), Stage(16, 32, 2), Stage(32, 64, 2))
+                self.head = nn.Linear(64, 10)
+
+            def forward(self, x):
+                x = self.patch_embed(x).permute(0, 2, 3, 1)  # (B, H, W, C)
+                return self.head(self.stages(x).mean((1, 2)))
+
+
+        def build():
+            return Swin()
+    ''',
 }
 
 
@@ -177,6 +234,8 @@ def build_sandbox(root: Path) -> Path:
                                      "score,-1,1\n")
     (root / "vocab.txt").write_text("\n".join(f"word{i}" for i in range(20)) + "\n")
     _photos(root / "photos")
+    Image.open(root / "photos" / "chelsea.png").convert("RGB").save(root / "photo.jpg")
+    np.save(root / "v.npy", np.random.default_rng(0).standard_normal(8).astype(np.float32))
     return root
 
 

@@ -4,9 +4,10 @@ Blocks are read with pytest-codeblocks. Python blocks run as they are; each ``fe
 line of a bash block runs as a command, in a folder that holds every file the docs name
 (``docs_sandbox``), with two changes that keep the suite fast and offline, and that are
 the only ones: few steps at a small size on the CPU (``--steps 2 --size 64 --device cpu``;
-the size is kept for a neuron, whose location is in the full-size map),
-and random weights for torchvision/timm models that would be downloaded. ``make`` lines (the
-set-up that CI itself runs) and benchmarks (``bench/``) are not run here.
+the size is kept for a neuron, whose location is in the full-size map, and for a ViT, whose
+patch grid fixes its input size), and random weights for torchvision/timm models that would
+be downloaded. ``make`` lines (the set-up that CI itself runs) and benchmarks (``bench/``)
+are not run here.
 """
 
 import os
@@ -24,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 RENDERING = {"render", "sheet", "overview", "classes", "gallery", "atlas"}
 FAST = {"--steps": "2", "--size": "64", "--device": "cpu"}
+FIXED_SIZE = ("timm:vit_",)  # models that take only their own input size
 
 
 def blocks() -> list:
@@ -74,15 +76,16 @@ def runnable(words: list[str]) -> list[str] | None:
         return None
     assert words[0] == "featscope", f"a documented command that is not featscope: {words}"
     args = list(words[1:])
+    model = args[args.index("--model") + 1] if "--model" in args else ""
     if args and args[0] in RENDERING:
-        fast = {k: v for k, v in FAST.items()
-                if k != "--size" or not any("@" in a for a in args)}  # a neuron keeps its map
+        # A neuron keeps its map; a ViT keeps its input size (its patch grid is fixed).
+        keep_size = any("@" in a for a in args) or model.startswith(FIXED_SIZE)
+        fast = {k: v for k, v in FAST.items() if k != "--size" or not keep_size}
         for option, value in fast.items():
             if option in args:
                 args[args.index(option) + 1] = value
             else:
                 args += [option, value]
-    model = args[args.index("--model") + 1] if "--model" in args else ""
     if model.startswith(("torchvision:", "timm:")) and "--weights" not in args:
         args.append("--random-weights")  # no downloads here
     return [sys.executable, "-m", "featscope", *args]

@@ -28,7 +28,8 @@ from ..files.images import find_images, load_prepared, mode_for, to_tensor
 from ..files.writing import write_json
 from ..models import LoadedModel
 from ..objectives.base import Objective
-from ..objectives.features import Channel, Neuron, features_first
+from ..objectives.binding import bind_objectives
+from ..objectives.features import Channel, Neuron
 from ..progress import progress_bar
 from ..rendering.plan import INFERENCE_BATCH
 
@@ -83,7 +84,7 @@ def _spatial_map(objective: Objective, acts: dict[str, torch.Tensor]) -> torch.T
     """(B, h, w) feature map that ``objective`` reads, when it reads one of a 2-D layer."""
     if not isinstance(objective, (Channel, Neuron)):
         return None
-    act = features_first(acts[objective.layer], objective.feature_axis)
+    act = objective.feature_map(acts[objective.layer])  # (B, C, *S)
     return act[:, objective.k] if act.dim() == 4 else None
 
 
@@ -124,6 +125,8 @@ def scan_examples(loaded: LoadedModel, objectives: Sequence[Objective],
     being readable is not an error here (``merge_examples`` says so for the whole folder)."""
     if not loaded.is_image:
         raise FeatscopeError("dataset examples need a model with image input (C, H, W)")
+    objectives = bind_objectives(objectives, loaded.module, loaded.input_shape,
+                                 loaded.class_names)
     paths = [Path(p) for p in paths]
     size = tuple(loaded.input_shape[1:])
     mode = mode_for(loaded.input_shape[0])

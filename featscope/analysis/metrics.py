@@ -25,6 +25,7 @@ from ..errors import FeatscopeError
 from ..files.images import fit
 from ..models import LoadedModel
 from ..objectives.base import Objective
+from ..objectives.binding import bind_objectives
 from ..objectives.scoring import batch_scores
 from ..rendering.plan import INFERENCE_BATCH
 from ..transforms.affine import resize_to, small_transforms
@@ -38,6 +39,7 @@ def objective_values(model: LoadedModel, objectives: Sequence[Objective], images
     """(B,) objective i on image i, with the image resized to the model's input size."""
     if len(objectives) != images.shape[0]:
         raise FeatscopeError(f"{len(objectives)} objectives for {images.shape[0]} images")
+    objectives = bind_objectives(objectives, model.module, model.input_shape, model.class_names)
     device = module_device(model.module)
     size = tuple(model.input_shape[1:])
     layers = sorted(frozenset().union(*(o.layers for o in objectives)))
@@ -56,6 +58,7 @@ def natural_maxima(model: LoadedModel, objectives: Sequence[Objective],
         raise FeatscopeError("no natural images to compare with")
     size = tuple(model.input_shape[1:])
     stack = torch.stack([fit(n, size) for n in naturals])  # (N, C, H, W)
+    objectives = bind_objectives(objectives, model.module, model.input_shape, model.class_names)
     best = []
     for objective in objectives:
         best.append(objective_values(model, [objective] * len(stack), stack).max())
@@ -80,6 +83,7 @@ def robustness(model: LoadedModel, objectives: Sequence[Objective], images: torc
     """(B,) mean objective over ``draws`` random small transforms / the untransformed value."""
     size = tuple(model.input_shape[1:])
     images = resize_to(images, size)
+    objectives = bind_objectives(objectives, model.module, model.input_shape, model.class_names)
     generator = torch.Generator().manual_seed(seed)
     transform = small_transforms(min(size))
     base = objective_values(model, objectives, images)

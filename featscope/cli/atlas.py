@@ -96,7 +96,8 @@ def atlas_command(
                              "render or sheet")
     infos = layer_infos(job.loaded)
     names = layers or ",".join(every_layer(list(infos.values())))
-    chosen = choose_layers(job.loaded, names, 0, None, infos)
+    chosen = choose_layers(job.loaded, names, 0, None, infos, rendering.layout,
+                           rendering.prefix_tokens)
     targets = [f"{layer}:{k}" for layer, units in chosen.items() for k in units]
     if classes:
         targets += class_targets(job.loaded, classes, infos)

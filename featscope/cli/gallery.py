@@ -45,7 +45,8 @@ def gallery_command(
     job = Job("gallery", model, rendering, output, examples=examples, copies_to_top=False)
     infos = layer_infos(job.loaded)
     chosen = choose_layers(job.loaded, which.layers, which.count,
-                           None if every else which.per_layer, infos)
+                           None if every else which.per_layer, infos,
+                           rendering.layout, rendering.prefix_tokens)
     targets = [f"{layer}:{k}" for layer, units in chosen.items() for k in units]
     sections = [(layer, [(str(k), f"{layer}:{k}") for k in units])
                 for layer, units in chosen.items()]

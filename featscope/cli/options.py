@@ -23,6 +23,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..atlas.cluster import CLUSTER_HELP, CPU_WORKERS, check_cluster
+from ..engine.layout import ORDERS
 from ..engine.model import PRECISIONS
 from ..errors import FeatscopeError
 from ..inputs.base import KINDS
@@ -32,7 +33,14 @@ from ..objectives.penalties import DEFAULT_CLOSENESS, DEFAULT_DIVERSITY
 from ..params.base import PARAMETERIZATIONS
 from ..rendering.batch import GRAPHS_DEFAULT
 from ..rendering.plan import check_batch_size
-from ..rendering.recipes import AUTO, CLASS_PRESET, PRESETS, UNIT_PRESET, check_preset
+from ..rendering.recipes import (
+    AUTO,
+    CLASS_PRESET,
+    PRESETS,
+    TRANSFORMER_PRESET,
+    UNIT_PRESET,
+    check_preset,
+)
 from .app import app
 
 
@@ -82,6 +90,8 @@ class RenderOptions:
     warmup: int | None = None
     crops: int | None = None
     spectrum_from: Path | None = None
+    layout: str | None = None
+    prefix_tokens: int | None = None
 
     def check(self) -> None:
         """Reject bad values before the model loads: a clear error, early."""
@@ -95,6 +105,10 @@ class RenderOptions:
         if self.precision not in PRECISIONS:
             raise FeatscopeError(f"unknown --precision {self.precision!r}; valid: "
                                  f"{', '.join(PRECISIONS)}")
+        if self.layout is not None and self.layout.upper() not in ORDERS:
+            raise FeatscopeError(f"unknown --layout {self.layout!r}; valid: {', '.join(ORDERS)}")
+        if self.prefix_tokens is not None and self.prefix_tokens < 0:
+            raise FeatscopeError(f"--prefix-tokens must be 0 or more (got {self.prefix_tokens})")
 
     def overrides(self) -> dict:
         """The recipe fields these options set (None: the preset's)."""
@@ -122,6 +136,19 @@ class AccentOptions:
                 else DEFAULT_DIVERSITY,
                 # The start image is matched exactly in pixel space.
                 "param": "pixel" if self.from_image is not None else None}
+
+
+@dataclass
+class DirectionOptions:
+    """Directions in a layer's feature space: each target is then a layer (or ``output``),
+    rendered once per direction."""
+
+    direction: list[Path] | None = None
+    toward_image: list[Path] | None = None
+
+    @property
+    def given(self) -> bool:
+        return bool(self.direction or self.toward_image)
 
 
 @dataclass
@@ -224,7 +251,8 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
     # rendering
     "preset": (Annotated[str, _option(
         "--preset", help=f"recipe: {AUTO} (classes: {CLASS_PRESET}, other units: "
-                         f"{UNIT_PRESET}), {', '.join(PRESETS)}")], AUTO),
+                         f"{UNIT_PRESET}; everything on transformers, image models without "
+                         f"batch norm: {TRANSFORMER_PRESET}), {', '.join(PRESETS)}")], AUTO),
     "steps": (Annotated[Optional[int], _option(
         "--steps", help="search steps (the preset's if unset)")], None),
     "size": (Annotated[Optional[int], _option(
@@ -260,6 +288,16 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
     "spectrum_from": (Annotated[Optional[Path], _option(
         "--spectrum-from", help="folder of images whose spectrum MACO keeps (--param maco)")],
         None),
+    "layout": (Annotated[Optional[str], _option(
+        "--layout", help="how the targets' layers hold their features, when the model cannot "
+                         "say: BCHW (features first), BTC (tokens, features last), TBC "
+                         "(sequence-first tokens), BHWC (channels-last map); default: found "
+                         "from the model (`featscope layers` shows it)")], None),
+    "prefix_tokens": (Annotated[Optional[int], _option(
+        "--prefix-tokens", help="token layers: how many tokens (class, distillation, "
+                                "register tokens) come before the patch tokens; default: the "
+                                "model's num_prefix_tokens, or found from the token count")],
+        None),
     # accentuation and copies
     "from_image": (Annotated[Optional[Path], _option(
         "--from-image", help="accentuate: start from this image and stay close to it")], None),
@@ -270,6 +308,16 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
     "diversity": (Annotated[Optional[float], _option(
         "--diversity", help=f"weight pushing the copies apart ({DEFAULT_DIVERSITY:g} with "
                             "--copies > 1)")], None),
+    # directions
+    "direction": (Annotated[Optional[list[Path]], _option(
+        "--direction", help="a direction in a layer's feature space, as .npy of shape (C,) "
+                            "or (C, H, W): each TARGET is then a LAYER (or `output`, the "
+                            "model's output, e.g. an encoder's embedding), rendered along it "
+                            "(cosine similarity); repeat for several")], None),
+    "toward_image": (Annotated[Optional[list[Path]], _option(
+        "--toward-image", help="the direction of this image's features at each TARGET layer "
+                               "(or `output`): render the image the model finds closest to "
+                               "it there (feature inversion); repeat for several")], None),
     # output
     "out": (Annotated[Path, _option("--out", "-o", help="output folder")], inspect.Parameter.empty),
     "quiet": (Annotated[bool, _option("--quiet", "-q", help="no progress bar or listing")],
@@ -304,8 +352,8 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
                         "gets the gallery and a copy of every unit")], None),
 }
 
-GROUPS = (ModelOptions, InputOptions, RenderOptions, AccentOptions, OutputOptions,
-          LayerOptions, ExamplesOptions, ClusterOptions)
+GROUPS = (ModelOptions, InputOptions, RenderOptions, AccentOptions, DirectionOptions,
+          OutputOptions, LayerOptions, ExamplesOptions, ClusterOptions)
 
 
 def command(name: str) -> Callable[[Callable], Callable]:

@@ -27,7 +27,8 @@ def overview_command(model: ModelOptions, rendering: RenderOptions, output: Outp
     command again reuses the units already rendered.
     """
     job = Job("overview", model, rendering, output, examples=examples)
-    chosen = choose_layers(job.loaded, which.layers, which.count, which.per_layer)
+    chosen = choose_layers(job.loaded, which.layers, which.count, which.per_layer,
+                           order=rendering.layout, prefix=rendering.prefix_tokens)
     objectives = job.objectives([f"{layer}:{k}" for layer, units in chosen.items()
                                  for k in units])
     stored = job.render(objectives)

@@ -10,6 +10,7 @@ from ..objectives.targets import SYNTAX
 from .app import log
 from .options import (
     AccentOptions,
+    DirectionOptions,
     InputOptions,
     ModelOptions,
     OutputOptions,
@@ -21,9 +22,10 @@ from .session import Job, value_text
 
 @command("render")
 def render_command(
-    targets: Annotated[list[str], typer.Argument(help=f"what to maximize: {SYNTAX}")],
+    targets: Annotated[list[str], typer.Argument(
+        help=f"what to maximize: {SYNTAX}; with --direction/--toward-image: LAYER or output")],
     model: ModelOptions, given: InputOptions, rendering: RenderOptions, accent: AccentOptions,
-    output: OutputOptions,
+    directions: DirectionOptions, output: OutputOptions,
 ) -> None:
     """Render the input that maximizes each TARGET; write its files and summary.json to --out.
 
@@ -32,8 +34,12 @@ def render_command(
     tokens: nearest tokens). Units are saved as their batch finishes; running the same
     command again reuses every unit already rendered with the same settings.
     """
-    job = Job("render", model, rendering, output, accent, given)
-    objectives, labels = job.with_copies(job.objectives(targets), targets)
+    job = Job("render", model, rendering, output, accent, given, directions=directions)
+    if directions.given:
+        objectives, labels = job.direction_objectives(targets)
+    else:
+        objectives, labels = job.objectives(targets), list(targets)
+    objectives, labels = job.with_copies(objectives, labels)
     units = job.render(objectives, labels)
     if not output.quiet:
         for unit in units:

@@ -25,14 +25,18 @@ from PIL import Image
 
 from ..analysis.examples import Examples, cached_examples, top_examples
 from ..engine.device import resolve_device
+from ..engine.probing import MODEL_OUTPUT, resolve_layer
 from ..errors import FeatscopeError
 from ..files.images import find_images, load_image, mode_for
 from ..files.writing import copy_file, file_stems, prepare_dir
 from ..objectives.base import Objective
+from ..objectives.binding import bind_objectives
+from ..objectives.features import Direction
 from ..objectives.targets import parse_target
 from ..params.spectrum import spectrum_from_folder
 from ..rendering.api import render
-from ..rendering.recipes import recipe, recipes_of
+from ..rendering.directions import read_direction, toward_image
+from ..rendering.recipes import architecture_of, recipe, recipes_of
 from ..rendering.results import RenderError, UnitResult
 from ..store.background import Background
 from ..store.store import ResultStore, StoredUnit, readable
@@ -42,6 +46,7 @@ from .loading import Adapted, load_adapted
 from .options import (
     OPTIONS,
     AccentOptions,
+    DirectionOptions,
     ExamplesOptions,
     InputOptions,
     ModelOptions,
@@ -93,6 +98,7 @@ class Job:
     accent: AccentOptions = field(default_factory=AccentOptions)
     given: InputOptions = field(default_factory=InputOptions)
     examples: ExamplesOptions = field(default_factory=ExamplesOptions)
+    directions: DirectionOptions = field(default_factory=DirectionOptions)
     copies_to_top: bool = True  # copy each unit's files to the top of the output folder
 
     def __post_init__(self) -> None:
@@ -103,6 +109,7 @@ class Job:
         self.adapted: Adapted = load_adapted(self.model, self.given)
         self.loaded = self.adapted.loaded
         self.kind = self.adapted.kind
+        self.architecture = architecture_of(self.loaded.module, self.loaded.is_image)
         self.folder = prepare_dir(self.output.out)
         self.summary = Summary(self.folder, warn)
         self.store = ResultStore(self.folder, self.settings(), self.kind)
@@ -112,6 +119,9 @@ class Job:
         self.stems: dict[str, str] = {}  # label -> file stem at the top of the folder
         self.targets: dict[str, Objective] = {}  # label -> its objective
         self.found: Examples | None = None  # dataset examples, once found
+        # target name -> (target, options) that render it again, for units that need more
+        # than their target string (directions)
+        self.sources: dict[str, tuple[str, list[str]]] = {}
         self.resumed = 0
         self.seconds = 0.0
         if not self.output.quiet:
@@ -142,12 +152,19 @@ class Job:
             "kind": self.kind.name,
             "preset": self.rendering.preset,
             "recipes": {name: asdict(r) for name, r in
-                        recipes_of(self.rendering.preset, **self.overrides()).items()},
+                        recipes_of(self.rendering.preset, self.architecture,
+                                   **self.overrides()).items()},
             "pool": self.rendering.pool, "seed": self.rendering.seed,
+            **{name: value for name, value in (("layout", self.rendering.layout),
+                                                ("prefix_tokens", self.rendering.prefix_tokens))
+               if value is not None},
             "precision": self.rendering.precision,
             "spectrum": None if self.rendering.spectrum_from is None else
             [_identity(p) for p in find_images(self.rendering.spectrum_from, recursive=False)],
             "start": _identity(self.accent.from_image), "copies": self.accent.copies,
+            **({"directions": [_identity(p) for p in self.directions.direction or []],
+                "toward_images": [_identity(p) for p in self.directions.toward_image or []]}
+               if self.directions.given else {}),
         }
 
     def header(self) -> dict:
@@ -165,12 +182,47 @@ class Job:
     # -- targets --------------------------------------------------------------------------
 
     def objectives(self, targets: Sequence[str]) -> list[Objective]:
-        """Target strings -> objectives (with the job's pooling), checked against the model."""
+        """Target strings -> objectives (with the job's pooling and layout), checked against
+        the model and bound to it (each layer's layout found or checked)."""
         border = recipe(self.rendering.preset, **self.overrides()).channel_border
+        options = self.rendering
         objectives = [parse_target(t, self.loaded.module, self.loaded.class_names,
-                                   pool=self.rendering.pool, border=border) for t in targets]
+                                   pool=options.pool, border=border, layout=options.layout,
+                                   prefix=options.prefix_tokens) for t in targets]
+        return self.bound(objectives)
+
+    def direction_objectives(self, targets: Sequence[str]) -> tuple[list[Objective], list[str]]:
+        """Each target layer (``output``: the model's output) along each --direction and
+        toward each --toward-image: (objectives, labels LAYER~FILE-STEM)."""
+        given, options = self.directions, self.rendering
+        objectives, labels = [], []
+        for target in targets:
+            layer = MODEL_OUTPUT if target.strip() == "output" else target.strip()
+            if ":" in layer or "@" in layer:
+                raise FeatscopeError(f"with --direction or --toward-image, a target is a layer "
+                                     f"or `output`, not {target!r}")
+            resolve_layer(self.loaded.module, layer)
+            for flag, paths in (("--direction", given.direction or []),
+                                ("--toward-image", given.toward_image or [])):
+                for path in paths:
+                    label = f"{target.strip()}~{path.stem}"
+                    if flag == "--direction":
+                        objective = Direction(layer, read_direction(path), pool=options.pool,
+                                              cosine=True, layout=options.layout,
+                                              prefix=options.prefix_tokens, name=label)
+                    else:
+                        objective = toward_image(self.loaded, layer, path, options.layout,
+                                                 options.prefix_tokens, name=label)
+                    objectives.append(objective)
+                    labels.append(label)
+                    self.sources[label] = (target.strip(), [flag, str(path)])
+        return self.bound(objectives), labels
+
+    def bound(self, objectives: Sequence[Objective]) -> list[Objective]:
+        """``objectives`` checked against the model's outputs and bound to it."""
         self.adapted.check_targets(set().union(*(o.layers for o in objectives)))
-        return objectives
+        return bind_objectives(objectives, self.loaded.module, self.loaded.input_shape,
+                               self.loaded.class_names)
 
     def with_copies(self, objectives: Sequence[Objective], labels: Sequence[str]
                     ) -> tuple[list[Objective], list[str]]:
@@ -185,7 +237,8 @@ class Job:
     def reproduce(self, unit: StoredUnit) -> str:
         """The `featscope render` command that renders ``unit`` again, exactly."""
         target = unit.target.removesuffix(f"/{self.rendering.pool}")
-        args = ["featscope", "render", target, *_option_args(self.model),
+        target, extra = self.sources.get(unit.target, (target, []))
+        args = ["featscope", "render", target, *extra, *_option_args(self.model),
                 *_option_args(self.given), *_option_args(self.rendering, ("device",
                                                                           "batch_size",
                                                                           "graphs")),

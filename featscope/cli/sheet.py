@@ -34,7 +34,9 @@ def sheet_command(
     --images). Running the same command again reuses the units already rendered.
     """
     job = Job("sheet", model, rendering, output, examples=examples)
-    chosen, note = select_units(units, layer_features(job.loaded, layer), every)
+    chosen, note = select_units(units, layer_features(job.loaded, layer,
+                                                      order=rendering.layout,
+                                                      prefix=rendering.prefix_tokens), every)
     if note and not output.quiet:
         log(f"note: {note}")
     objectives = job.objectives([f"{layer}:{k}" for k in chosen])

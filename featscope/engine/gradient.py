@@ -136,6 +136,13 @@ class GradientSearch:
             return optimizer(self.variables, lr=self.lr)
         return optimizer(self.variables)
 
+    def set_lr(self, lr: float) -> None:
+        """The step size from the next update on (a schedule's, set by a pre-hook)."""
+        self.lr = lr
+        if self.optimizer is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+
     def register_step_pre_hook(self, hook: PreHook) -> RemovableHandle:
         """``hook(search, step)`` before each step's evaluation of F."""
         handle = RemovableHandle(self._pre_hooks)

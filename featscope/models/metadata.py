@@ -144,6 +144,17 @@ def input_shape_from_module(module: nn.Module) -> tuple[int, ...] | None:
     return None
 
 
+def fixed_input_size(module: nn.Module) -> tuple[int, int] | None:
+    """The only (H, W) ``module`` takes, when its input size is fixed: a timm patch embedding
+    that checks the size it was built for (its patch grid and position embeddings; not with
+    ``dynamic_img_size``); None when any size may do, or nothing tells."""
+    embed = getattr(module, "patch_embed", None)
+    size = getattr(embed, "img_size", None)
+    if size is None or not getattr(embed, "strict_img_size", False):
+        return None
+    return (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
 def described(module: nn.Module, name: str,
               input_shape: Sequence[int] | None = None) -> LoadedModel:
     """``module`` in eval mode, with the input shape and normalization it declares (else

@@ -23,6 +23,9 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from ..engine.layout import Layout
+from ..engine.probing import LayerInfo
+
 IMAGE = "@image"  # pseudo-layer: the searched image (B, C, H, W) in [0, 1], before transforms
 
 
@@ -87,9 +90,25 @@ class Objective:
         """The objective as a weighted sum of leaf terms: [(weight, leaf), ...]."""
         return [(1.0, self)]
 
-    def bind(self, class_names: Sequence[str] | None) -> Objective:
-        """This objective with names resolved against the model (e.g. a class given by name)."""
+    def bind(self, class_names: Sequence[str] | None = None,
+             layers: Mapping[str, LayerInfo] | None = None) -> Objective:
+        """This objective resolved against the model: a class given by name looked up in
+        ``class_names``, the layouts of the layers it reads taken from ``layers`` (what
+        ``list_layers`` found: see ``binding.bind_objectives``)."""
         return self
+
+    def layouts_needed(self) -> frozenset[str]:
+        """The layers whose layout this objective still has to learn from the model."""
+        return frozenset()
+
+    def layout_of(self, layer: str) -> Layout | None:
+        """The layout this objective reads ``layer`` with, once bound (None: not known)."""
+        return None
+
+    def batch_axis(self, layer: str) -> int:
+        """Where the batch is in ``layer``'s output (1 for sequence-first tokens)."""
+        layout = self.layout_of(layer)
+        return layout.batch_axis if layout is not None else 0
 
     def __add__(self, other: Objective | float) -> Objective:
         return Sum([self, as_objective(other)])
@@ -157,9 +176,21 @@ class Sum(Objective):
     def terms(self) -> list[tuple[float, Objective]]:
         return [term for part in self.parts for term in part.terms()]
 
-    def bind(self, class_names: Sequence[str] | None) -> Objective:
-        bound = [t.bind(class_names) for t in self.parts]
+    def bind(self, class_names: Sequence[str] | None = None,
+             layers: Mapping[str, LayerInfo] | None = None) -> Objective:
+        bound = [t.bind(class_names, layers) for t in self.parts]
         return self if all(b is t for b, t in zip(bound, self.parts)) else Sum(bound)
+
+    def layouts_needed(self) -> frozenset[str]:
+        return frozenset().union(*(t.layouts_needed() for t in self.parts))
+
+    def layout_of(self, layer: str) -> Layout | None:
+        return next((found for t in self.parts if (found := t.layout_of(layer)) is not None),
+                    None)
+
+    def batch_axis(self, layer: str) -> int:
+        axes = {t.batch_axis(layer) for t in self.parts if layer in t.layers}
+        return axes.pop() if len(axes) == 1 else 0
 
 
 class Scaled(Objective):
@@ -174,6 +205,16 @@ class Scaled(Objective):
     def terms(self) -> list[tuple[float, Objective]]:
         return [(self.factor * weight, leaf) for weight, leaf in self.inner.terms()]
 
-    def bind(self, class_names: Sequence[str] | None) -> Objective:
-        bound = self.inner.bind(class_names)
+    def bind(self, class_names: Sequence[str] | None = None,
+             layers: Mapping[str, LayerInfo] | None = None) -> Objective:
+        bound = self.inner.bind(class_names, layers)
         return self if bound is self.inner else Scaled(bound, self.factor)
+
+    def layouts_needed(self) -> frozenset[str]:
+        return self.inner.layouts_needed()
+
+    def layout_of(self, layer: str) -> Layout | None:
+        return self.inner.layout_of(layer)
+
+    def batch_axis(self, layer: str) -> int:
+        return self.inner.batch_axis(layer)

@@ -3,7 +3,8 @@
 - ``Closeness``: the mean squared distance of the searched image to a start image (feature
   accentuation: start from a photo, stay close to it, see what a unit adds to it);
 - ``Diversity``: how alike the copies of one target are (the mean cosine similarity of their
-  Gram matrices at a layer), so that subtracting it pushes them apart.
+  Gram matrices at a layer), so that subtracting it pushes them apart;
+- ``TotalVariation``: how much neighbouring pixels differ (Plug-In Inversion's only prior).
 
 Both are subtracted from a target's objective with a weight, like any other term::
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..engine.layout import Layout
 from .base import IMAGE, ActivationMap, Objective, Resident
 
 # Objectives (logits, pooled channels) are O(1..30); a visible change is a mean squared
@@ -42,6 +44,24 @@ class Closeness(Objective):
         return (image - start).pow(2).flatten(1).mean(1)
 
 
+class TotalVariation(Objective):
+    """(B,) the mean squared difference between neighbouring pixels of the searched image,
+    summed over the two directions."""
+
+    per_view = False
+    penalty = True
+
+    def __init__(self):
+        self.layers = frozenset({IMAGE})
+        self.name = "total_variation"
+
+    def score(self, acts: ActivationMap) -> torch.Tensor:
+        image = acts[IMAGE]
+        dy = (image[..., 1:, :] - image[..., :-1, :]).pow(2).flatten(1).mean(1)
+        dx = (image[..., :, 1:] - image[..., :, :-1]).pow(2).flatten(1).mean(1)
+        return dy + dx
+
+
 def gram(acts: torch.Tensor) -> torch.Tensor:
     """(B, C, *S) activations -> (B, C*C) flattened Gram matrices; (B, C) -> (B, C)."""
     if acts.dim() == 2:
@@ -59,7 +79,8 @@ def similarity(features: torch.Tensor) -> torch.Tensor:
 
 
 class Diversity(Objective):
-    """(N,) how alike the N elements it is scored with are, at ``layer``.
+    """(N,) how alike the N elements it is scored with are, at ``layer`` (read with
+    ``layout`` when given: the Gram matrices of its features, not of its tokens).
 
     One ``Diversity`` term is shared by all copies of one target, so a batch scorer
     evaluates it on exactly those copies; each copy's Gram matrix is averaged over its
@@ -70,13 +91,18 @@ class Diversity(Objective):
     coupled = True
     penalty = True
 
-    def __init__(self, layer: str):
-        self.layer = layer
+    def __init__(self, layer: str, layout: Layout | None = None):
+        self.layer, self.layout = layer, layout
         self.layers = frozenset({layer})
         self.name = f"diversity({layer})"
 
+    def layout_of(self, layer: str) -> Layout | None:
+        return self.layout if layer == self.layer else None
+
     def score(self, acts: ActivationMap) -> torch.Tensor:
         act = acts[self.layer]
+        if self.layout is not None:  # (B, C, *S): the Gram matrices of the features
+            act = self.layout.feature_map(act)
         views = getattr(acts, "views", 1)
         features = gram(act)
         features = features.reshape(act.shape[0] // views, views, -1).mean(1)

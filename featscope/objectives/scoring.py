@@ -3,14 +3,16 @@
 Each objective is a weighted sum of leaf terms (``Objective.terms()``). The scorer collects
 the leaves of the whole batch once, when it is built:
 
-- channel features of one layer (same pooling and layout) and class logits are read with
-  one gather for all the elements that use them, instead of B separate slices, which
-  matters when a sheet renders dozens of units of one layer or crop views multiply the rows;
+- channel features of one layer (same pooling and layout: its map or its patch tokens,
+  features second) and class logits are read with one gather for all the elements that use
+  them, instead of B separate slices, which matters when a sheet renders dozens of units of
+  one layer or crop views multiply the rows;
 - any other leaf shared by several elements (the same object: a custom prior, one start
   image's closeness, a target's diversity) is evaluated once, on just those elements' rows,
   not once per element;
 - a leaf read from model layers is scored on every view of an element and averaged over
-  them; a leaf that reads the searched image (``IMAGE``) sees one row per element.
+  them; a leaf that reads the searched image (``IMAGE``) sees one row per element. A leaf
+  that reads sequence-first tokens (T, B, C) gets its elements' rows along axis 1.
 
 ``evaluate`` returns the search objective (every term) and the target value (without
 penalties), which is what a search reports.
@@ -25,7 +27,7 @@ import torch
 
 from ..engine.probing import MODEL_OUTPUT
 from .base import IMAGE, Activations, Objective
-from .features import Channel, ClassLogit, check_feature, features_first, pool_map
+from .features import Channel, ClassLogit, check_feature, pool_map
 
 
 @dataclass
@@ -44,7 +46,7 @@ class Scores:
 
 def _group_key(term: Objective) -> tuple | None:
     if type(term) is Channel:
-        return ("channel", term.layer, term.pool, term.feature_axis, term.border)
+        return ("channel", term.layer, term.pool, term.layout_key, term.border)
     if type(term) is ClassLogit and term.k is not None:
         return ("logit", MODEL_OUTPUT)
     return None
@@ -140,8 +142,8 @@ class BatchScorer:
             act = act.reshape(act.shape[0], -1)
             layer = MODEL_OUTPUT
         else:
-            _, layer, pool, feature_axis, border = key
-            act = features_first(acts[layer], feature_axis)
+            _, layer, pool, _, border = key
+            act = members[0].term.feature_map(acts[layer])  # (rows, C, *S)
         if (key, act.shape[1]) not in self._checked:
             for leaf in members:
                 check_feature(layer, act, leaf.term.k)
@@ -164,8 +166,11 @@ class BatchScorer:
             value = acts[layer]
             if layer == IMAGE:
                 sub[layer] = value if whole else value[leaf.elements]
+            elif not whole:
+                rows = self._rows(leaf.elements, value.device)
+                sub[layer] = value.index_select(term.batch_axis(layer), rows)
             else:
-                sub[layer] = value if whole else value[self._rows(leaf.elements, value.device)]
+                sub[layer] = value
         values = term.score(sub)
         expected = count * (self.views if term.per_view else 1)
         if values.numel() == 1 and expected != 1:  # a term that returned one shared scalar

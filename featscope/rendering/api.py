@@ -33,7 +33,8 @@ from ..errors import FeatscopeError
 from ..files.images import load_image, mode_for
 from ..models import LoadedModel, Normalization, identity_normalization
 from ..objectives.base import Objective
-from ..objectives.penalties import DEFAULT_CLOSENESS, Closeness, Diversity
+from ..objectives.binding import bind_objectives
+from ..objectives.penalties import DEFAULT_CLOSENESS, Closeness, Diversity, TotalVariation
 from ..objectives.priors import BatchNormStatistics
 from ..progress import progress_bar
 from ..transforms.affine import resize_to
@@ -96,7 +97,8 @@ def plan_render(model: nn.Module | LoadedModel, objectives: Objective | Sequence
     overrides = {"steps": steps, "lr": lr, "param": param, "size": size,
                  "transforms": transforms, **settings}
     recipes_of(preset, **overrides)  # every bad setting is reported before any work
-    bound = [o.bind(loaded.class_names) for o in objective_list]
+    bound = bind_objectives(objective_list, loaded.module, loaded.input_shape,
+                            loaded.class_names)
     starts = _start_images(start, loaded, len(bound))
     units = make_units(bound, seed, labels, 0 if starts is None else len(starts))
     wanted = units if only is None else [u for u in units if u.label in set(only)]
@@ -146,7 +148,9 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
     """Search for the input that maximizes each objective: one image (unit) per objective.
 
     ``preset`` names a recipe (``PRESETS``); the default, "auto", renders classes (objectives
-    on the model's output) with ``legible`` and every other unit with ``featscope``;
+    on the model's output) with ``legible`` and every other unit with ``featscope``, and
+    every unit of a transformer (an image model without batch norm) with ``pii``
+    (``preset_for``);
     ``steps``, ``lr``, ``param``, ``size``, ``transforms`` and other settings override recipe
     fields (crops, noise, diversity, closeness, warmup, ...).
     ``model`` is a ``LoadedModel`` (from ``load_model``) or any ``nn.Module`` with an
@@ -208,9 +212,9 @@ def _with_penalties(batch: Batch, loaded: LoadedModel, starts: torch.Tensor | No
                     diversity_layer: str | None, prior: BatchNormStatistics | None = None
                     ) -> tuple[list[Objective], torch.Tensor | None]:
     """Each unit's search objective, its target minus its recipe's penalties and priors (one
-    closeness term per start image, one diversity term per target and one batch-norm prior,
-    each shared by the units that use it, so evaluated once per step), and the units' start
-    images at the recipe's image size (B, C, h, w)."""
+    closeness term per start image, one diversity term per target, one total variation term
+    and one batch-norm prior, each shared by the units that use it, so evaluated once per
+    step), and the units' start images at the recipe's image size (B, C, h, w)."""
     recipe = batch.recipe
     sized = None
     if starts is not None:
@@ -218,15 +222,19 @@ def _with_penalties(batch: Batch, loaded: LoadedModel, starts: torch.Tensor | No
         sized = resize_to(starts, size).clamp(0, 1)
     closeness: dict[int, Closeness] = {}
     diversity: dict[str, Diversity] = {}
+    smoothness = TotalVariation()  # one term, evaluated once for the whole batch
     objectives = []
     for unit in batch.units:
         objective = unit.objective
+        if recipe.tv:
+            objective = objective - recipe.tv * smoothness
         if recipe.closeness and unit.start is not None:
             term = closeness.setdefault(unit.start, Closeness(sized[unit.start]))
             objective = objective - recipe.closeness * term
         if recipe.diversity:
             layer = diversity_layer or sorted(unit.objective.layers)[0]
-            term = diversity.setdefault(unit.name, Diversity(layer))
+            term = diversity.setdefault(unit.name, Diversity(layer,
+                                                             unit.objective.layout_of(layer)))
             objective = objective - recipe.diversity * term
         if recipe.bn_prior and prior is not None:
             objective = objective - recipe.bn_prior * prior

@@ -100,8 +100,8 @@ def render_batch(loaded: LoadedModel, batch: Batch, objectives: list[Objective],
             model.end_warmup()
             pipe.to_pixels()
             moved.variable = pipe.params[0]
-            search = _search(pipe, replace(recipe, lr=recipe.polish_lr or recipe.lr), hooks,
-                             settings, 0)
+            polish = replace(recipe, lr=recipe.polish_lr or recipe.lr, lr_schedule="constant")
+            search = _search(pipe, polish, hooks, settings, 0)
             for _ in range(recipe.polish_steps):
                 search.step(objective)
             search.check()
@@ -151,13 +151,15 @@ def optimizer_for(recipe: Recipe, device: torch.device, graphed: bool) -> Optimi
     options = {"capturable": True} if graphed else {}
     if kind is torch.optim.Adam and device.type == "cuda":
         options["fused"] = True
-    return lambda params: kind(params, lr=recipe.lr, **options)
+    return lambda params: kind(params, lr=recipe.lr, betas=recipe.betas, **options)
 
 
 def _search(pipe: Pipeline, recipe: Recipe, post: list, settings: SearchSettings, warmup: int,
             pre: tuple = ()) -> GradientSearch:
-    """A search over the pipeline's current variables, with the recipe's optimizer."""
-    check_every, graph_after = step_mode(settings, pipe.capturable, warmup)
+    """A search over the pipeline's current variables, with the recipe's optimizer (a CUDA
+    graph would keep the learning rate it was captured with: a schedule runs without one)."""
+    capturable = pipe.capturable and recipe.lr_schedule == "constant"
+    check_every, graph_after = step_mode(settings, capturable, warmup)
     search = GradientSearch(pipe.params, maximize=True, lr=recipe.lr,
                             optimizer=optimizer_for(recipe, settings.device,
                                                     graph_after is not None),

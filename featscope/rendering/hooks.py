@@ -8,6 +8,7 @@ overwrites: a hook that keeps something copies it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -53,20 +54,26 @@ class BatchObjective:
 
 
 class Schedule:
-    """Before each step: the pipeline's schedules (crop sizes), the end of the warm-up, and
-    the polish (the last steps search the image itself, without transforms)."""
+    """Before each step: the pipeline's schedules (crop sizes, colour noise, the canvas), the
+    learning rate's (``cosine``: from lr down to 0 over the steps before the polish), the end
+    of the warm-up, and the polish (the last steps search the image itself, without
+    transforms)."""
 
     def __init__(self, pipe: Pipeline, model: SearchModel, objective: BatchObjective,
                  recipe: Recipe):
         self.pipe, self.model, self.objective = pipe, model, objective
         self.warmup = recipe.warmup
         self.polish_from = recipe.steps - recipe.polish_steps
+        self.lr, self.lr_schedule = recipe.lr, recipe.lr_schedule
 
     def __call__(self, search: GradientSearch, step: int) -> None:
         self.pipe.at_step(step)
         if step == self.warmup:
             self.model.end_warmup()
         self.objective.augment = step < self.polish_from
+        if self.lr_schedule == "cosine":
+            fraction = step / max(1, self.polish_from)
+            search.set_lr(self.lr * 0.5 * (1 + math.cos(math.pi * fraction)))
 
 
 class History:

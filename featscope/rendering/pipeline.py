@@ -1,6 +1,7 @@
 """The path from the searched variables to the model's input, for one batch.
 
-parameterization -> image (B, C, H, W) in [0, 1] -> random transforms or crop views (each
+parameterization -> image (B, C, H, W) in [0, 1] (seen through a growing canvas, when the
+recipe has one) -> random transforms, crop views or an ensemble of augmented copies (each
 image with its own unit's draws) -> resize to the model's input -> normalization -> model.
 Inputs that are not images (signals, volumes, vectors, tokens, raw tensors) go straight from
 their kind's parameterization to the model.
@@ -21,11 +22,13 @@ import torch
 
 from .. import transforms as tf
 from ..models import LoadedModel
+from ..models.metadata import fixed_input_size
 from ..params.base import Parameterization, parameterization
 from ..params.images import from_image
 from ..params.tensors import tensor
 from ..randomness import UnitRandom
 from ..transforms.crops import CropSchedule, crop_transform, crop_views
+from ..transforms.ensemble import Ensemble
 from ..transforms.steps import (
     PLAN_ELEMENTS,
     Parameters,
@@ -55,7 +58,9 @@ class Pipeline:
         self.normalization = loaded.normalization.to(device)
         self.is_image = loaded.is_image and recipe.param != "tensor" and parameterize is None
         self.crops: CropSchedule | None = None
-        self.progress = 0.0  # fraction of the search done: the crop schedule follows it
+        # Fraction of the search done: the crop schedule, the ensemble's colour noise and the
+        # growing canvas follow it.
+        self.progress = 0.0
         # The search's step, on the device: which of the planned draws the step reads.
         self.step_index = torch.zeros(1, dtype=torch.long, device=device)
         self.planned: Parameters | None = None  # every step's transform parameters (steps, B, ...)
@@ -72,8 +77,9 @@ class Pipeline:
             return
         channels, height, width = loaded.input_shape
         size = image_size(recipe, height, width)
+        self.size = size
         self.param = self._image_param((batch, channels, *size), device, start, spectrum)
-        to_model = model_size(recipe, (height, width), size)
+        to_model = model_size(recipe, (height, width), size, fixed_input_size(loaded.module))
         self.clean = tf.resize(to_model)
         side = round(min(size) * recipe.transform_strength)
         if recipe.crops:
@@ -81,6 +87,11 @@ class Pipeline:
                                       recipe.crop_spread, recipe.crop_rotate, recipe.noise,
                                       recipe.thumbnail_views)
             self.augment = self._crop_views(recipe, side, to_model, channels)
+        elif recipe.ensemble:
+            ensemble = Ensemble(recipe.ensemble, recipe.jitter, recipe.color_shift,
+                                recipe.color_noise, recipe.ensemble_original)
+            norm = self.normalization
+            self.augment = ensemble.transform(norm.mean, norm.std, to_model, channels)
         else:  # one resampling from the parameterized image to the model's input
             self.augment = {"lucid": tf.per_image(tf.lucid_transforms(), to_model),
                             "scaled": tf.random_affine(side, to_model),
@@ -111,10 +122,11 @@ class Pipeline:
 
     @property
     def capturable(self) -> bool:
-        """Whether a step's input is built by device work alone, from the planned draws
-        (a CUDA graph can hold it)."""
+        """Whether a step's input is built by device work alone, from the planned draws, with
+        the same shapes at every step (a CUDA graph can hold it; a growing canvas changes its
+        side from stage to stage)."""
         return self.planned is not None and isinstance(self.augment, StepTransform) and \
-            self.augment.capturable
+            self.augment.capturable and self.recipe.canvas_start is None
 
     def _crop_views(self, recipe: Recipe, side: int, to_model: tuple[int, int],
                     channels: int) -> StepTransform | tf.Transform:
@@ -143,21 +155,34 @@ class Pipeline:
         self.step_index.fill_(step)
 
     def image(self) -> torch.Tensor:
-        """The current input: (B, C, H, W) in [0, 1] for images, the raw input otherwise."""
-        return self.param()
+        """The current input: (B, C, H, W) in [0, 1] for images, the raw input otherwise.
+
+        With a growing canvas, the image is seen at the canvas's current side (resized down
+        and back up): a search that starts coarse and adds finer detail stage by stage.
+        """
+        image = self.param()
+        fraction = self.recipe.canvas(self.progress) if self.is_image else 1.0
+        if fraction < 1.0:
+            small = tuple(max(1, round(fraction * s)) for s in self.size)
+            image = tf.resize_to(tf.resize_to(image, small), self.size, antialias=False)
+        return image
 
     def to_pixels(self) -> None:
         """Search the current image from here on pixel by pixel (the faithful finish): any
         pixel can move, so the image can reach the unit's optimum, not only what the
-        parameterization favours. Inputs that are not images keep their variables."""
-        if self.is_image and self.param.kind not in ("pixel", "from-image",
-                                                     "model-space pixels"):
+        parameterization favours; a growing canvas is then at its full side (the image is
+        taken as the canvas showed it). Inputs that are not images keep their variables."""
+        if not self.is_image:
+            return
+        seen_smaller = self.recipe.canvas(self.progress) < 1.0
+        if seen_smaller or self.param.kind not in ("pixel", "from-image", "model-space pixels"):
             with torch.no_grad():
                 # Off the sigmoid's flat ends, where a pixel could no longer move.
                 current = self.image().detach().clamp(0.05, 0.95)
             device = current.device
             self.param = from_image(current.cpu(), random=self.random, device=device, sd=0.0,
                                     decorrelate=self.recipe.decorrelate)
+        self.progress = 1.0
 
     def model_input(self, image: torch.Tensor, augment: bool) -> torch.Tensor:
         """(B, C, H, W) image -> model input: (B * views, ...) when augmented with crop views."""

@@ -4,7 +4,8 @@ Every path that renders goes through ``plan_batches`` (``render``, the unit comm
 their results store, recovery from failures, the benchmarks), so ``batch_size`` means the
 same everywhere: the most units whose searches share one forward and backward pass.
 
-- Units are grouped by the preset that renders them (``auto`` picks one per objective) and
+- Units are grouped by the preset that renders them (``auto`` picks one per objective and
+  model) and
   by the layers their objectives read, so that a batch runs the model only as deep as its
   own layers need; groups keep the order in which they first appear in the request.
 - Units coupled by a term (the copies of a target that a diversity penalty compares) stay in
@@ -31,7 +32,7 @@ from ..errors import FeatscopeError
 from ..models import LoadedModel
 from ..objectives.base import IMAGE, Objective
 from ..randomness import unit_seed
-from .recipes import Recipe, preset_for, recipe
+from .recipes import Recipe, architecture_of, preset_for, recipe
 
 # On a CPU the cost of a step per unit grows with the batch (the feature maps no longer fit
 # the caches): for 224 px images batch 1 is the fastest (bench/speed.py), so a CPU batch holds
@@ -178,8 +179,9 @@ def plan_batches(units: Sequence[Unit], *, preset: str, overrides: dict,
     check_batch_size(batch_size)
     recipes: dict[str, Recipe] = {}
     groups: dict[tuple, Batch] = {}
+    architecture = architecture_of(loaded.module, loaded.is_image)
     for unit in units:
-        name = preset_for(unit.objective, preset)
+        name = preset_for(unit.objective, preset, architecture)
         if name not in recipes:
             recipes[name] = recipe(name, **overrides)
         key = (name, _layers(unit.objective))

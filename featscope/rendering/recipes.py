@@ -3,7 +3,7 @@
 A ``Recipe`` holds the settings of one search (parameterization, steps, optimizer,
 transforms, crop views, penalties, resolution). Presets are named recipes in a registry
 (``PRESETS``; add one with ``register_preset``). The default, ``auto``, picks a preset per
-objective in one place, ``preset_for``.
+objective and model in one place, ``preset_for``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Literal
 
 import torch
+from torch import nn
 
 from ..engine.probing import MODEL_OUTPUT
 from ..errors import FeatscopeError
@@ -22,6 +23,7 @@ from ..params import PARAMETERIZATIONS  # the package registers the image parame
 OPTIMIZERS = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam, "plain": None}
 TRANSFORMS = ("lucid", "scaled", "none")
 GRAD_NORMS = ("none", "l2", "rms")
+LR_SCHEDULES = ("constant", "cosine")
 MIN_SIDE = 32  # a reduced resolution never goes below this (small-input models keep theirs)
 MIN_SIZE = 8  # the smallest image side a recipe may ask for
 
@@ -70,6 +72,24 @@ class Recipe:
     # keeping the structure found under transforms.
     polish: float = 0.0
     polish_lr: float | None = None  # the polish's learning rate in pixel space (None: lr)
+    # Plug-In Inversion's ensemble: ``ensemble`` augmented copies of each image per step,
+    # each rolled by up to ``jitter`` of the side, colour-shifted (ColorShift range
+    # ``color_shift``) and offset by Gaussian colour noise of sd ``color_noise`` that decays
+    # to 0 (both in the model's input units), the first one left as it is with
+    # ``ensemble_original``; see ``transforms.ensemble``.
+    ensemble: int = 0
+    ensemble_original: bool = False
+    jitter: float = 0.0
+    color_shift: float = 0.0
+    color_noise: float = 0.0
+    # A growing canvas: the image starts at this fraction of its side and grows by
+    # ``canvas_growth`` per stage (stages of equal length), each stage from the previous
+    # image upsampled. None: the full side throughout.
+    canvas_start: float | None = None
+    canvas_growth: float = 0.125
+    tv: float = 0.0  # weight of the total variation penalty
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam's and NAdam's
+    lr_schedule: Literal["constant", "cosine"] = "constant"
 
     @property
     def polish_steps(self) -> int:
@@ -82,7 +102,16 @@ class Recipe:
     @property
     def views(self) -> int:
         """Model evaluations per image and step."""
-        return max(1, self.crops)
+        return max(1, self.crops, self.ensemble)
+
+    def canvas(self, progress: float) -> float:
+        """The side of the growing canvas, as a fraction of the image's, at ``progress`` in
+        [0, 1] of the search (1 without a growing canvas)."""
+        if self.canvas_start is None:
+            return 1.0
+        stages = 1 + math.ceil((1 - self.canvas_start) / self.canvas_growth - 1e-9)
+        stage = min(stages - 1, int(progress * stages))
+        return min(1.0, self.canvas_start + stage * self.canvas_growth)
 
 
 def _problems(r: Recipe) -> list[str]:
@@ -121,6 +150,21 @@ def _problems(r: Recipe) -> list[str]:
                                    f"{r.transform_strength:g})"),
         (0 <= r.polish < 1, f"polish must be in [0, 1) (a fraction of the steps); got "
                             f"{r.polish:g}"),
+        (r.ensemble >= 0, f"ensemble must be 0 (no copies) or more (got {r.ensemble})"),
+        (not (r.ensemble and r.crops), "a recipe has crop views or an ensemble of copies, not "
+                                       "both"),
+        (0 <= r.jitter < 1, f"jitter must be in [0, 1) (a fraction of the side); got "
+                            f"{r.jitter}"),
+        (r.color_shift >= 0 and r.color_noise >= 0, "color_shift and color_noise must be 0 or "
+                                                    "more"),
+        (r.canvas_start is None or 0 < r.canvas_start <= 1,
+         f"canvas_start must be in (0, 1] (a fraction of the side); got {r.canvas_start}"),
+        (r.canvas_growth > 0, f"canvas_growth must be positive (got {r.canvas_growth:g})"),
+        (r.tv >= 0, f"tv must be 0 or more (got {r.tv:g})"),
+        (all(0 <= b < 1 for b in r.betas) and len(r.betas) == 2,
+         f"betas must be two numbers in [0, 1); got {r.betas}"),
+        (r.lr_schedule in LR_SCHEDULES, f"unknown lr_schedule {r.lr_schedule!r}; valid: "
+                                        f"{', '.join(LR_SCHEDULES)}"),
     ]
     return [message for ok, message in checks if not ok]
 
@@ -160,18 +204,71 @@ register_preset(Recipe("maco", param="maco", steps=256, lr=1.0, optimizer="nadam
                        transforms="none", crops=32, crop_start=(1.0, 1.0), crop_end=(0.1, 0.2),
                        crop_spread=0.15, noise=0.08, transparency=True))
 
-# The default preset: chosen per objective (``preset_for``), one of these two.
+# Plug-In Inversion (Ghiasi et al. 2022) for models without batch norm (ViTs, MLP-Mixers):
+# no image prior but the search's own augmentations — 8 copies of the image per step, each
+# rolled by up to 32 px of 224 and colour-shifted, plus a decaying colour offset — on pixels
+# (no Fourier basis, no colour decorrelation), a canvas growing from a quarter of the side
+# by eighths, Adam with betas (0.5, 0.99) and a cosine schedule, a little total variation.
+# One change to the published recipe: the first of the 8 copies is the image itself. On the
+# tiny ViT of bench/shapes.py it raises units' activation (median 0.49 against 0.42, 256
+# steps) for some robustness (0.74 against 0.88), and a ViT with random weights, which no
+# shift leaves alone, still rises (bench/quality.py --transformer, docs/quality-transformer.md).
+register_preset(Recipe("pii", param="pixel", decorrelate=False, steps=256, lr=0.1,
+                       betas=(0.5, 0.99), lr_schedule="cosine", transforms="none", ensemble=8,
+                       ensemble_original=True, jitter=32 / 224, color_shift=1.0,
+                       color_noise=0.5, canvas_start=0.25, canvas_growth=0.125, tv=0.0005))
+
+# The default preset: chosen per objective (``preset_for``), one of these.
 AUTO = "auto"
-UNIT_PRESET, CLASS_PRESET = "featscope", "legible"
+UNIT_PRESET, CLASS_PRESET, TRANSFORMER_PRESET = "featscope", "legible", "pii"
 
 
-def preset_for(objective: Objective, preset: str = AUTO) -> str:
-    """The preset that renders ``objective``: ``preset`` itself, or for "auto" ``legible``
-    when the objective reads only the model's output (a class: an object, which should stay
-    recognizable as a thumbnail) and ``featscope`` otherwise (a unit keeps its finest detail
-    and its place). See docs/quality.md for the measurements behind the choice."""
+@dataclass(frozen=True)
+class Architecture:
+    """What the auto choice of a preset knows about a model: whether it has batch norms,
+    whether it normalizes with layer norms (transformers, MLP-Mixers, ConvNeXt), and whether
+    its input is an image."""
+
+    batchnorm: bool = True
+    layernorm: bool = False
+    image: bool = True
+
+    @property
+    def transformer(self) -> bool:
+        """An image model normalized by layer norms alone, as Plug-In Inversion is made for."""
+        return self.image and self.layernorm and not self.batchnorm
+
+
+def architecture_of(module: nn.Module, image: bool = True) -> Architecture:
+    """``module``'s ``Architecture`` (``image``: whether its input is an image)."""
+    modules = list(module.modules())
+    return Architecture(
+        batchnorm=any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in modules),
+        layernorm=any(isinstance(m, nn.LayerNorm)
+                      or type(m).__name__.lower().startswith(("layernorm", "rmsnorm"))
+                      for m in modules),
+        image=image)
+
+
+def preset_for(objective: Objective, preset: str = AUTO,
+               architecture: Architecture = Architecture()) -> str:
+    """The preset that renders ``objective``: ``preset`` itself, or for "auto":
+
+    - ``pii`` on a transformer (``Architecture.transformer``: an image model normalized by
+      layer norms, without batch norm): on a tiny ViT its classes are recognized by another
+      model more often (3 of 8 against 1), and its units hold up better under small
+      transforms than with ``featscope`` (robustness 0.74 against 0.25), though at lower
+      activations (docs/quality-transformer.md);
+    - ``legible`` when the objective reads only the model's output (a class: an object,
+      which should stay recognizable as a thumbnail);
+    - ``featscope`` otherwise (a unit keeps its finest detail and its place).
+
+    See docs/quality.md and docs/quality-transformer.md for the measurements behind the
+    choice."""
     if preset != AUTO:
         return preset
+    if architecture.transformer:
+        return TRANSFORMER_PRESET
     return CLASS_PRESET if set(objective.layers) - {IMAGE} == {MODEL_OUTPUT} else UNIT_PRESET
 
 
@@ -192,9 +289,14 @@ def recipe(preset: str = AUTO, **overrides) -> Recipe:
     return replace(PRESETS[preset], **given)
 
 
-def recipes_of(preset: str, **overrides) -> dict[str, Recipe]:
-    """Every recipe a run with ``preset`` may use, by preset name ("auto" uses two)."""
-    names = (UNIT_PRESET, CLASS_PRESET) if preset == AUTO else (preset,)
+def recipes_of(preset: str, architecture: Architecture = Architecture(),
+               **overrides) -> dict[str, Recipe]:
+    """Every recipe a run with ``preset`` may use on a model of ``architecture``, by preset
+    name ("auto" uses two on most models, one on transformers)."""
+    if preset != AUTO:
+        names = (preset,)
+    else:
+        names = (TRANSFORMER_PRESET,) if architecture.transformer else (UNIT_PRESET, CLASS_PRESET)
     return {name: recipe(name, **overrides) for name in names}
 
 
@@ -207,12 +309,33 @@ def image_size(r: Recipe, height: int, width: int) -> tuple[int, int]:
     return height, width
 
 
-def model_size(r: Recipe, input_size: tuple[int, int],
-               image: tuple[int, int]) -> tuple[int, int]:
-    """What reaches the model: its input size, Lucid's upsampling size, or the image's own."""
+def model_size(r: Recipe, input_size: tuple[int, int], image: tuple[int, int],
+               fixed: tuple[int, int] | None = None) -> tuple[int, int]:
+    """What reaches the model: its input size, Lucid's upsampling size, or the image's own.
+    ``fixed``: the only (H, W) the model takes (a ViT's patch grid and position embeddings
+    fix it); a recipe that would give it another size is an error that says what would do."""
     if r.size is None or r.crops:
-        return tuple(input_size)
-    below = r.upsample_below
-    if below and r.size < below:
-        return below, below
-    return tuple(image)
+        size = tuple(input_size)
+    elif r.upsample_below and r.size < r.upsample_below:
+        size = (r.upsample_below, r.upsample_below)
+    else:
+        size = tuple(image)
+    if fixed is None or size == tuple(fixed):
+        return size
+    h, w = fixed
+    if r.size is None or r.crops:
+        given, fix = (f"the input shape {input_size[0]}×{input_size[1]}",
+                      f"give an --input-shape ending in x{h}x{w}, or leave it out")
+    else:
+        preset_size = PRESETS[r.name].size if r.name in PRESETS else None
+        fits = []
+        if h == w and not (r.upsample_below and h < r.upsample_below):
+            fits.append(f"give --size {h}")
+        if preset_size is None and tuple(input_size) == tuple(fixed):
+            fits.append("leave --size out")
+        given = f"the {r.name} preset's size {r.size}" if r.size == preset_size else \
+            f"size {r.size}"
+        fix = " or ".join(fits) or "choose another preset"
+    raise FeatscopeError(f"this model takes only {h}×{w} inputs (its patch grid and position "
+                         f"embeddings fix them), but {given} would give it {size[0]}×{size[1]}"
+                         f": {fix}")

@@ -70,20 +70,24 @@ def layer_infos(loaded: LoadedModel) -> dict[str, LayerInfo]:
 
 
 def layer_features(loaded: LoadedModel, layer: str,
-                   infos: dict[str, LayerInfo] | None = None) -> int:
-    """The number of features (channels) of ``layer``."""
+                   infos: dict[str, LayerInfo] | None = None, order: str | None = None,
+                   prefix: int | None = None) -> int:
+    """The number of features (channels) of ``layer``, read with the layout ``order`` and
+    ``prefix`` declared (found from the model when None)."""
     resolve_layer(loaded.module, layer)
     info = (infos or layer_infos(loaded)).get(layer)
     if info is None or not info.shape:
         raise FeatscopeError(f"layer {layer!r} did not produce a tensor on a forward pass; "
                              "choose another from `featscope layers`")
-    return info.features()
+    return info.features(order, prefix)
 
 
 def choose_layers(loaded: LoadedModel, layers: str | None, count: int, per_layer: int | None,
-                  infos: dict[str, LayerInfo] | None = None) -> dict[str, list[int]]:
+                  infos: dict[str, LayerInfo] | None = None, order: str | None = None,
+                  prefix: int | None = None) -> dict[str, list[int]]:
     """{layer: its first ``per_layer`` units (all with None)}, for the given comma-separated
-    layers or ``count`` layers spread evenly over the depth."""
+    layers or ``count`` layers spread evenly over the depth (read with the declared layout
+    ``order`` and ``prefix``, if any)."""
     if per_layer is not None and per_layer < 1:
         raise FeatscopeError(f"--per-layer must be at least 1 (got {per_layer})")
     infos = infos or layer_infos(loaded)
@@ -95,7 +99,7 @@ def choose_layers(loaded: LoadedModel, layers: str | None, count: int, per_layer
         names = spread_layers(list(infos.values()), count)
     chosen = {}
     for name in names:
-        features = layer_features(loaded, name, infos)
+        features = layer_features(loaded, name, infos, order, prefix)
         chosen[name] = list(range(features if per_layer is None else min(per_layer, features)))
     return chosen
 

@@ -211,10 +211,12 @@ CASES = {"steps": case_steps, "quality": case_quality, "evaluate": case_evaluate
 
 
 # ----------------------------------------------------------------------------- orchestration
-def run_child(kind: str, timeout: float | None = None, **kwargs) -> dict:
-    """Run the case ``kind`` in a fresh process (at most ``timeout`` seconds); its JSON."""
+def run_child(kind: str, timeout: float | None = None, script: str = __file__,
+              **kwargs) -> dict:
+    """Run the case ``kind`` of ``script`` (a benchmark with a ``--child`` entry; this one by
+    default) in a fresh process, at most ``timeout`` seconds; its JSON."""
     spec = json.dumps({"kind": kind, **kwargs})
-    out = subprocess.run([sys.executable, __file__, "--child", spec], capture_output=True,
+    out = subprocess.run([sys.executable, script, "--child", spec], capture_output=True,
                          text=True, cwd=REPO, check=False, timeout=timeout)
     if out.returncode != 0:
         raise RuntimeError(f"case {spec} failed:\n{out.stderr[-3000:]}")

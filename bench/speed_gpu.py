@@ -220,12 +220,8 @@ class Budget:
 
 
 def run_child(kind: str, timeout: float, **kwargs) -> dict:
-    spec = json.dumps({"kind": kind, **kwargs})
-    out = subprocess.run([sys.executable, __file__, "--child", spec], capture_output=True,
-                         text=True, cwd=REPO, check=False, timeout=timeout)
-    if out.returncode != 0:
-        raise RuntimeError(f"case {spec} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    """A case of this benchmark in a fresh process (``speed.run_child``)."""
+    return speed.run_child(kind, timeout, script=__file__, **kwargs)
 
 
 def whole_job(variant: list[str], timeout: float, device: str = "cuda",

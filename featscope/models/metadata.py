@@ -134,9 +134,8 @@ def input_shape_from_module(module: nn.Module) -> tuple[int, ...] | None:
                                  f"{declared!r}") from None
     cfg = getattr(module, "pretrained_cfg", None)
     cfg = cfg if isinstance(cfg, dict) else {}
-    size = getattr(getattr(module, "patch_embed", None), "img_size", None)
-    if size is not None:
-        side = (int(size), int(size)) if isinstance(size, int) else tuple(int(s) for s in size)
+    side = _patch_embed_size(module)
+    if side is not None:
         return (_in_channels(module, cfg) or 3, *side)
     if cfg.get("input_size"):
         size = tuple(int(s) for s in cfg["input_size"])
@@ -148,9 +147,15 @@ def fixed_input_size(module: nn.Module) -> tuple[int, int] | None:
     """The only (H, W) ``module`` takes, when its input size is fixed: a timm patch embedding
     that checks the size it was built for (its patch grid and position embeddings; not with
     ``dynamic_img_size``); None when any size may do, or nothing tells."""
-    embed = getattr(module, "patch_embed", None)
-    size = getattr(embed, "img_size", None)
-    if size is None or not getattr(embed, "strict_img_size", False):
+    if not getattr(getattr(module, "patch_embed", None), "strict_img_size", False):
+        return None
+    return _patch_embed_size(module)
+
+
+def _patch_embed_size(module: nn.Module) -> tuple[int, int] | None:
+    """(H, W) a timm patch embedding was built for (``patch_embed.img_size``), or None."""
+    size = getattr(getattr(module, "patch_embed", None), "img_size", None)
+    if size is None:
         return None
     return (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
 

@@ -18,6 +18,12 @@
 #   4. a bf16 quality look: 16 units of the embedded model in float32 and in bfloat16
 #                                                                      -> lite0-{float32,bfloat16}.png
 #   and the timings and mean activations of 3 and 4                   -> sheets.json
+#   6. (only when asked, "steps") the per-step rows of ResNet-50's layer3.5 alone -> steps.json
+#   5. (only when asked) the whole job under cProfile: where its wall time goes, start-up
+#      included                                                        -> profile.txt
+#
+# SECTIONS picks which run (default "tests bench sheet bf16"; add or name "profile"), e.g.
+#   SECTIONS="tests profile bench" bash bench/gpu_check.sh
 #
 # What the machine lacks travels as wheels in .whl/ (git-ignored, about 18 MiB; the device
 # tool's `carry`). Make that folder once, here, on a machine with the package index, in the
@@ -71,19 +77,49 @@ printf '#!/bin/sh\nPYTHONPATH="%s:$PYTHONPATH" exec %s "$@"\n' "$WORK/lucent-sit
   "$(command -v "$PYTHON")" >"$WORK/lucent-python"
 chmod +x "$WORK/lucent-python"
 export LUCENT_PYTHON="$WORK/lucent-python" PYTHONUNBUFFERED=1
+# Compiled bytecode kept between its processes, as an installed Python keeps it: without it each
+# fresh process here compiles torch's modules again (about 6 s of a whole job's start-up).
+export PYTHONPYCACHEPREFIX="$WORK/pycache"
 "$LUCENT_PYTHON" -c 'import lucent.optvis.render; print("lucent imports")' >>"$LOG" 2>&1 \
   || say "FAILED: Lucent does not import (its rows will be skipped)"
 
+SECTIONS="${SECTIONS:-tests bench sheet bf16}"
+wants() { [[ " $SECTIONS " == *" $1 "* ]]; }
+
+if wants tests; then
 say "1. tests"
 timeout 100 "$PYTHON" -m pytest tests/test_gpu.py tests/test_fast_path.py -q -rs \
   -p no:cacheprovider >>"$LOG" 2>&1
 say "tests: exit $?"
+fi
 
+if wants steps; then
+  say "6. per step: the limit against ours for ResNet-50's layer3.5 (speed_gpu's steps case)"
+  timeout 90 "$PYTHON" bench/speed_gpu.py --child '{"kind": "steps", "model":
+    "torchvision.models:resnet50", "layers": ["layer3.5"], "steps": 10, "rounds": 3,
+    "device": "cuda"}' >"$OUT/steps.json" 2>>"$LOG"
+  say "steps: exit $?"
+fi
+
+if wants profile; then
+  say "5. the whole job under cProfile"
+  timeout 90 "$PYTHON" -m cProfile -o "$WORK/job.prof" -m featscope sheet layer3.5 --units 0:64 \
+    --model torchvision.models:resnet50 --steps 512 --device cuda --quiet --fresh \
+    --out "$WORK/profiled" >>"$LOG" 2>&1
+  say "profile: exit $?"
+  "$PYTHON" -c 'import pstats, sys
+for key in ("cumulative", "tottime"):
+    pstats.Stats(sys.argv[1], stream=sys.stdout).sort_stats(key).print_stats(45)' \
+    "$WORK/job.prof" >"$OUT/profile.txt" 2>>"$LOG"
+fi
+
+if wants bench; then
 say "2. bench/speed.py --device cuda --quick"
 timeout 220 "$PYTHON" bench/speed.py --device cuda --quick --results "$WORK/results" \
   >>"$LOG" 2>&1
 say "bench: exit $?"
 cp "$WORK/results/speed-gpu.json" "$WORK/results/speed-gpu.md" "$OUT/" 2>>"$LOG"
+fi
 
 sheet() {  # name, seconds allowed, featscope sheet arguments: timed as a fresh process
   local name="$1" limit="$2"; shift 2
@@ -108,15 +144,20 @@ EOF
   say "sheet $name: exit $status, $(awk "BEGIN { print $end - $start }") s"
 }
 
+if wants sheet; then
 say "3. the whole job with --graphs"
 sheet resnet50 60 layer3.5 --units 0:64 --model torchvision.models:resnet50 --steps 512 --graphs
 cp "$WORK/resnet50/sheet.png" "$OUT/sheet-resnet50.png" 2>>"$LOG"
+sheet resnet50-default 60 layer3.5 --units 0:64 --model torchvision.models:resnet50 --steps 512
+fi
 
+if wants bf16; then
 say "4. bf16 against float32 on the embedded model"
 for precision in float32 bfloat16; do
   sheet "lite0-$precision" 45 _blocks.8 --units 0:16 --steps 256 --graphs --precision "$precision"
   cp "$WORK/lite0-$precision/sheet.png" "$OUT/lite0-$precision.png" 2>>"$LOG"
 done
-"$PYTHON" -c 'import json, sys; print(json.dumps([json.loads(l) for l in open(sys.argv[1])],
+fi
+[ -f "$WORK/sheets.jsonl" ] && "$PYTHON" -c 'import json, sys; print(json.dumps([json.loads(l) for l in open(sys.argv[1])],
 indent=2))' "$WORK/sheets.jsonl" >"$OUT/sheets.json" 2>>"$LOG"
 say "done; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"

@@ -4,8 +4,10 @@ while the next renders. (The sync-free step
 and the transforms drawn ahead are in test_architecture.py and test_hardening.py; the CUDA
 graph itself, which needs a GPU, is in test_gpu.py.)"""
 
+import gc
 import threading
 import time
+import warnings
 
 import pytest
 import torch
@@ -121,3 +123,23 @@ def test_a_failed_write_stops_the_run_and_ctrl_c_waits_for_the_batch_in_flight()
         writes.submit(lambda: (time.sleep(0.2), done.append("batch 1")))
         raise KeyboardInterrupt  # Ctrl-C while batch 2 renders
     assert done == ["batch 1"]
+
+
+@pytest.mark.parametrize("graphs", [False, True])  # True on a CPU: the deferred NaN check
+def test_no_step_keeps_its_autograd_graph_into_the_next(graphs):
+    """Each step's autograd graph is gone when the step ends (the step hooks run then). One
+    kept into the next step keeps that step's activations (memory) and the image's gradient
+    accumulator from the first pass, made on a stream that a CUDA graph's capture then waits
+    on, which invalidates the capture."""
+    live = []
+
+    def on_step(step: int, values: torch.Tensor) -> None:
+        gc.collect()
+        live.append([tuple(t.shape) for t in gc.get_objects()
+                     if isinstance(t, torch.Tensor) and t.grad_fn is not None])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch's deprecated globals, scanned
+        fs.render(Three().eval(), [fs.channel("pool", k) for k in range(2)], steps=6,
+                  polish=0.0, device="cpu", seed=0, graphs=graphs, on_step=on_step)
+    assert live == [[]] * 6

@@ -166,6 +166,7 @@ class GradientSearch:
             values, value, finite, grads = self._evaluate(objective)
             # One device-to-host transfer per step for both numbers (each is a GPU sync).
             current, ok = torch.stack([value.detach(), finite.to(value.dtype)]).tolist()
+            del value  # with its autograd graph: nothing of a step's graph outlives the step
             if not ok:
                 raise NonFiniteError(index, list(self._history))
             self._history.append(current)
@@ -241,8 +242,13 @@ class GradientSearch:
         graph = torch.cuda.CUDAGraph()
         for v in self.variables:
             v.grad = None  # the captured backward allocates them in the graph's memory
+        if self._side is None:
+            self._side = torch.cuda.Stream(self.variables[0].device)
         try:
-            with torch.cuda.graph(graph):
+            # On the warm-up's stream: autograd runs each node's backward on the stream of its
+            # forward, and a leaf's gradient accumulator made during the warm-up on another
+            # stream would make the capture wait on it, which invalidates the capture.
+            with torch.cuda.graph(graph, stream=self._side):
                 static = self._device_step(objective)
         except torch.OutOfMemoryError:
             raise

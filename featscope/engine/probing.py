@@ -94,13 +94,16 @@ class Probe:
             output = None
         if MODEL_OUTPUT in self.layers:
             self._captured[MODEL_OUTPUT] = first_tensor(output)
-        missing = [n for n in self.layers if n not in self._captured]
+        # The probe keeps no output after the run: one would keep that pass's autograd graph
+        # (its activations, the inputs' gradient accumulators) alive into the next pass.
+        captured, self._captured = self._captured, {}
+        missing = [n for n in self.layers if n not in captured]
         if missing:
             raise FeatscopeError(
                 f"layer(s) {', '.join(map(repr, missing))} did not run during the forward pass; "
                 "probe a layer that the model's forward() calls"
             )
-        return self._captured
+        return captured
 
 
 def forward_bytes(model: nn.Module, example: torch.Tensor, layers: Sequence[str]) -> int:

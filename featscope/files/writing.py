@@ -70,7 +70,7 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 
 def save_png(image: torch.Tensor | Image.Image, path: Path) -> Path:
     picture = image if isinstance(image, Image.Image) else to_pil(image)
-    atomic_write(path, lambda stream: picture.save(stream, format="PNG"))
+    atomic_write(path, lambda stream: picture.save(stream, format="PNG", compress_level=1))
     return path
 
 

@@ -49,8 +49,12 @@ class BatchObjective:
         return (self.augmented if augment else self.clean).evaluate(acts)
 
     def __call__(self) -> torch.Tensor:
-        self.last = self.scores(augment=self.augment)
-        return self.last.total
+        scores = self.scores(augment=self.augment)
+        # Kept without its autograd graph: holding it would keep every activation of this
+        # step alive into the next one, and the variables' gradient accumulators with them
+        # (made on the stream of the first step, which a CUDA graph's capture must match).
+        self.last = Scores(scores.total.detach(), scores.target.detach(), scores.depends)
+        return scores.total
 
 
 class Schedule:

@@ -10,7 +10,8 @@ are untouched; this writes ``speed-gpu.json`` and ``speed-gpu.md``):
   the model's own forward to the layer and backward to the input (the limit), the limit as
   featscope runs the model (batch norms folded), featscope as is (the sync-free step, fused
   Adam), featscope with ``graphs`` (each step one CUDA graph), and in bfloat16 the limit and
-  featscope with graphs. Our step is the ``featscope`` preset's step under transforms (its
+  featscope with graphs; and the limit and featscope (float32, no graphs) with cuDNN's
+  benchmark mode on. Our step is the ``featscope`` preset's step under transforms (its
   polish, a cheaper step without transforms, is left out here and counted in the whole job).
   The limit and ours alternate in rounds in one process; a block of steps is timed between
   two device synchronizations, after the warm-up and the graph's capture.
@@ -24,7 +25,7 @@ are untouched; this writes ``speed-gpu.json`` and ``speed-gpu.md``):
   time to Lucent's quality on the embedded model (``speed.time_to_quality``; ours with graphs).
 
 Budget: ``--quick`` measures the middle layers only, with fewer steps, rounds and Lucent
-steps, and a 16-channel sheet for time to quality; every process has a time limit, and a
+steps, the whole job once (as is), and a 16-channel sheet for time to quality; every process has a time limit, and a
 section that would not fit the run's budget (``BUDGET_S``) is skipped and reported as such,
 so the run ends in time (3 minutes for ``--quick``, 8 for the full run, on one GPU).
 Where no CUDA GPU is present it says so and measures nothing. ``--smoke`` runs every section
@@ -62,13 +63,15 @@ VARIANTS = {"graphs": ["--graphs"], "plain": ["--no-graphs"],
 SETTINGS = {  # what a run measures, and the seconds it may take
     "quick": {"layers": ("middle",), "steps": 10, "rounds": 3, "lucent_steps": 128,
               "lucent_channels": 1, "precision_units": 16, "precision_steps": 256,
-              "budget_s": 175, "device": "cuda", "job": {}},
+              "budget_s": 175, "device": "cuda", "job": {}, "jobs": ("plain",)},
     "full": {"layers": ("early", "middle", "late"), "steps": 20, "rounds": 5,
              "lucent_steps": 512, "lucent_channels": 2, "precision_units": 64,
-             "precision_steps": 256, "budget_s": 470, "device": "cuda", "job": {}},
+             "precision_steps": 256, "budget_s": 470, "device": "cuda", "job": {},
+             "jobs": tuple(VARIANTS)},
     "smoke": {"layers": ("middle",), "steps": 2, "rounds": 1, "lucent_steps": 8,
               "lucent_channels": 1, "precision_units": 2, "precision_steps": 4,
-              "budget_s": 900, "device": "cpu", "job": {"--units": "0:2", "--steps": "3"}},
+              "budget_s": 900, "device": "cpu", "job": {"--units": "0:2", "--steps": "3"},
+              "jobs": tuple(VARIANTS)},
 }
 
 
@@ -76,6 +79,19 @@ SETTINGS = {  # what a run measures, and the seconds it may take
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def _cudnn_benchmark(run):
+    """``run`` with cuDNN's benchmark mode on (it times the convolution algorithms for each new
+    shape once and keeps the fastest), restored after."""
+    def benchmarked(steps: int) -> float:
+        before = torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = True
+        try:
+            return run(steps)
+        finally:
+            torch.backends.cudnn.benchmark = before
+    return benchmarked
 
 
 def _raw_stepper(module: torch.nn.Module, normalization, layer: str, batch: int,
@@ -157,7 +173,12 @@ def case_steps(model: str, layers: list[str], steps: int, rounds: int, device: s
                     for name, precision, graphs in (("ours", "float32", False),
                                                     ("ours_graphs", "float32", True),
                                                     ("ours_graphs_bf16", "bfloat16", True))}
-            steppers = {**raw, **ours}
+            steppers = {**raw, **ours,
+                        "raw_cudnn_benchmark": _cudnn_benchmark(_raw_stepper(
+                            copy.deepcopy(loaded.module), loaded.normalization, layer, batch,
+                            channels, "float32", False, target, context)),
+                        "ours_cudnn_benchmark": _cudnn_benchmark(_our_stepper(
+                            loaded, layer, batch, channels, "float32", False, target, notes))}
             if target.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
             for run in steppers.values():
@@ -173,7 +194,8 @@ def case_steps(model: str, layers: list[str], steps: int, rounds: int, device: s
             row[f"{name}_ms"] = 1000 * statistics.median(values)
             row[f"{name}_rounds_ms"] = [1000 * v for v in values]
         for name, limit in (("ours", "raw"), ("ours_graphs", "raw"),
-                            ("ours_graphs_bf16", "raw_bf16")):
+                            ("ours_graphs_bf16", "raw_bf16"),
+                            ("ours_cudnn_benchmark", "raw_cudnn_benchmark")):
             row[f"{name}_overhead"] = statistics.median(
                 [a / b for a, b in zip(seconds[name], seconds[limit])])
         rows.append(row)
@@ -315,7 +337,7 @@ def benchmark(mode: str, results: Path) -> dict:
 
     for model in (RESNET, EMBEDDED):
         section(report, f"steps {model}", budget, 30, lambda model=model: steps(model))
-    for name in VARIANTS:
+    for name in settings["jobs"]:
         section(report, f"whole job {name}", budget, 20, lambda name=name: job(name))
     section(report, "bf16 against float32", budget, 15, precision)
     for model in (RESNET, EMBEDDED):
@@ -349,6 +371,12 @@ def markdown(report: dict) -> str:
                 f"{r['ours_graphs_overhead']:.2f}x | {_ms(r['raw_bf16_ms'])} | "
                 f"{_ms(r['ours_graphs_bf16_ms'])} | {r['ours_graphs_bf16_overhead']:.2f}x | "
                 f"{r['peak_gib']:.1f} |")
+        lines += ["", "With cuDNN's benchmark mode (fastest convolution algorithms timed once per "
+                      "shape), float32, no graphs:"]
+        lines += [f"- {r['model'].split(':')[-1]} {r['layer']}: the limit "
+                  f"{_ms(r.get('raw_cudnn_benchmark_ms'))} ms (without: {_ms(r['raw_ms'])}), "
+                  f"featscope {_ms(r.get('ours_cudnn_benchmark_ms'))} ms (without: "
+                  f"{_ms(r['ours_ms'])})" for r in report["steps"]]
     if report["whole_job"]:
         lines += ["", "| the whole job, a fresh process (start-up and model loading "
                       "included) | wall s | rendering s | units per batch |", "|---|---|---|---|"]

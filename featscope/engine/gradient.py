@@ -229,26 +229,29 @@ class GradientSearch:
         if index >= self.graph_after and self._capture(objective):
             values, record = self._static
             return values, record.clone()
+        side = self._side_stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            out = self._device_step(objective)
+        torch.cuda.current_stream().wait_stream(side)
+        return out
+
+    def _side_stream(self) -> torch.cuda.Stream:
+        """The stream of the warm-up steps and of the capture (made on first use)."""
         if self._side is None:
             self._side = torch.cuda.Stream(self.variables[0].device)
-        self._side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(self._side):
-            out = self._device_step(objective)
-        torch.cuda.current_stream().wait_stream(self._side)
-        return out
+        return self._side
 
     def _capture(self, objective: Callable[[], torch.Tensor]) -> bool:
         """Capture one step as a CUDA graph and run it; False (with a warning) if it fails."""
         graph = torch.cuda.CUDAGraph()
         for v in self.variables:
             v.grad = None  # the captured backward allocates them in the graph's memory
-        if self._side is None:
-            self._side = torch.cuda.Stream(self.variables[0].device)
         try:
             # On the warm-up's stream: autograd runs each node's backward on the stream of its
             # forward, and a leaf's gradient accumulator made during the warm-up on another
             # stream would make the capture wait on it, which invalidates the capture.
-            with torch.cuda.graph(graph, stream=self._side):
+            with torch.cuda.graph(graph, stream=self._side_stream()):
                 static = self._device_step(objective)
         except torch.OutOfMemoryError:
             raise

@@ -43,6 +43,10 @@ class Scores:
     target: torch.Tensor  # (B,) without penalties and priors: what is reported
     depends: torch.Tensor  # (B,) bool: the element's value has a gradient path to the input
 
+    def detached(self) -> Scores:
+        """The same values without their autograd graph."""
+        return Scores(self.total.detach(), self.target.detach(), self.depends.detach())
+
 
 def _group_key(term: Objective) -> tuple | None:
     if type(term) is Channel:

@@ -53,7 +53,7 @@ class BatchObjective:
         # Kept without its autograd graph: holding it would keep every activation of this
         # step alive into the next one, and the variables' gradient accumulators with them
         # (made on the stream of the first step, which a CUDA graph's capture must match).
-        self.last = Scores(scores.total.detach(), scores.target.detach(), scores.depends)
+        self.last = scores.detached()
         return scores.total
 
 

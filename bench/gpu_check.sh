@@ -18,12 +18,13 @@
 #   4. a bf16 quality look: 16 units of the embedded model in float32 and in bfloat16
 #                                                                      -> lite0-{float32,bfloat16}.png
 #   and the timings and mean activations of 3 and 4                   -> sheets.json
-#   6. (only when asked, "steps") the per-step rows of ResNet-50's layer3.5 alone -> steps.json
-#   5. (only when asked) the whole job under cProfile: where its wall time goes, start-up
-#      included                                                        -> profile.txt
+#   and, only when named in SECTIONS (they run after the tests):
+#   5. "steps": the per-step rows of ResNet-50's layer3.5 alone     -> steps.json
+#   6. "profile": the whole job under cProfile, where its wall time goes, start-up included
+#                                                                      -> profile.txt
 #
-# SECTIONS picks which run (default "tests bench sheet bf16"; add or name "profile"), e.g.
-#   SECTIONS="tests profile bench" bash bench/gpu_check.sh
+# SECTIONS picks which run (default "tests bench sheet bf16"), e.g.
+#   SECTIONS="tests steps profile bench" bash bench/gpu_check.sh
 #
 # What the machine lacks travels as wheels in .whl/ (git-ignored, about 18 MiB; the device
 # tool's `carry`). Make that folder once, here, on a machine with the package index, in the
@@ -94,7 +95,7 @@ say "tests: exit $?"
 fi
 
 if wants steps; then
-  say "6. per step: the limit against ours for ResNet-50's layer3.5 (speed_gpu's steps case)"
+  say "5. per step: the limit against ours for ResNet-50's layer3.5 (speed_gpu's steps case)"
   timeout 90 "$PYTHON" bench/speed_gpu.py --child '{"kind": "steps", "model":
     "torchvision.models:resnet50", "layers": ["layer3.5"], "steps": 10, "rounds": 3,
     "device": "cuda"}' >"$OUT/steps.json" 2>>"$LOG"
@@ -102,7 +103,7 @@ if wants steps; then
 fi
 
 if wants profile; then
-  say "5. the whole job under cProfile"
+  say "6. the whole job under cProfile"
   timeout 90 "$PYTHON" -m cProfile -o "$WORK/job.prof" -m featscope sheet layer3.5 --units 0:64 \
     --model torchvision.models:resnet50 --steps 512 --device cuda --quiet --fresh \
     --out "$WORK/profiled" >>"$LOG" 2>&1

@@ -25,9 +25,10 @@ are untouched; this writes ``speed-gpu.json`` and ``speed-gpu.md``):
   time to Lucent's quality on the embedded model (``speed.time_to_quality``; ours with graphs).
 
 Budget: ``--quick`` measures the middle layers only, with fewer steps, rounds and Lucent
-steps, the whole job once (as is), and a 16-channel sheet for time to quality; every process has a time limit, and a
-section that would not fit the run's budget (``BUDGET_S``) is skipped and reported as such,
-so the run ends in time (3 minutes for ``--quick``, 8 for the full run, on one GPU).
+steps, the whole job once (as is), and a 16-channel sheet for time to quality; every process
+has a time limit, and a section that would not fit the run's budget (``BUDGET_S``) is skipped
+and reported as such, so the run ends in time (3 minutes for ``--quick``, 8 for the full run,
+on one GPU).
 Where no CUDA GPU is present it says so and measures nothing. ``--smoke`` runs every section
 on the CPU with a few steps (its numbers mean nothing): a check that the code runs, before
 a GPU's time is spent on it.
@@ -81,12 +82,12 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def _cudnn_benchmark(run):
-    """``run`` with cuDNN's benchmark mode on (it times the convolution algorithms for each new
-    shape once and keeps the fastest), restored after."""
+def _cudnn_benchmark(run, benchmark: bool):
+    """``run`` with cuDNN's benchmark mode set to ``benchmark`` (on, it times the convolution
+    algorithms for each new shape once and keeps the fastest), restored after."""
     def benchmarked(steps: int) -> float:
         before = torch.backends.cudnn.benchmark
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = benchmark
         try:
             return run(steps)
         finally:
@@ -163,22 +164,24 @@ def case_steps(model: str, layers: list[str], steps: int, rounds: int, device: s
         batch = fs.default_batch_size(loaded, target, 1, [layer])
         notes: list[str] = []
         with ExitStack() as context:
-            raw = {name: _raw_stepper(copy.deepcopy(loaded.module), loaded.normalization, layer,
-                                      batch, channels, precision, fold, target, context)
-                   for name, precision, fold in (("raw", "float32", False),
-                                                 ("raw_optimized", "float32", True),
-                                                 ("raw_bf16", "bfloat16", False))}
-            ours = {name: _our_stepper(loaded, layer, batch, channels, precision, graphs, target,
-                                       notes)
-                    for name, precision, graphs in (("ours", "float32", False),
-                                                    ("ours_graphs", "float32", True),
-                                                    ("ours_graphs_bf16", "bfloat16", True))}
-            steppers = {**raw, **ours,
-                        "raw_cudnn_benchmark": _cudnn_benchmark(_raw_stepper(
-                            copy.deepcopy(loaded.module), loaded.normalization, layer, batch,
-                            channels, "float32", False, target, context)),
-                        "ours_cudnn_benchmark": _cudnn_benchmark(_our_stepper(
-                            loaded, layer, batch, channels, "float32", False, target, notes))}
+            # name, precision, batch norms folded / graphs, cuDNN's benchmark mode
+            raw = {name: _cudnn_benchmark(_raw_stepper(
+                       copy.deepcopy(loaded.module), loaded.normalization, layer, batch,
+                       channels, precision, fold, target, context), benchmark)
+                   for name, precision, fold, benchmark in (
+                       ("raw", "float32", False, False),
+                       ("raw_optimized", "float32", True, False),
+                       ("raw_bf16", "bfloat16", False, False),
+                       ("raw_cudnn_benchmark", "float32", False, True))}
+            ours = {name: _cudnn_benchmark(_our_stepper(
+                        loaded, layer, batch, channels, precision, graphs, target, notes),
+                        benchmark)
+                    for name, precision, graphs, benchmark in (
+                        ("ours", "float32", False, False),
+                        ("ours_graphs", "float32", True, False),
+                        ("ours_graphs_bf16", "bfloat16", True, False),
+                        ("ours_cudnn_benchmark", "float32", False, True))}
+            steppers = {**raw, **ours}
             if target.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
             for run in steppers.values():

@@ -18,13 +18,23 @@
 #   4. a bf16 quality look: 16 units of the embedded model in float32 and in bfloat16
 #                                                                      -> lite0-{float32,bfloat16}.png
 #   and the timings and mean activations of 3 and 4                   -> sheets.json
-#   and, only when named in SECTIONS (they run after the tests):
+#   and, only when named in SECTIONS (they run after the tests, in this order):
 #   5. "steps": the per-step rows of ResNet-50's layer3.5 alone     -> steps.json
 #   6. "profile": the whole job under cProfile, where its wall time goes, start-up included
 #                                                                      -> profile.txt
+#   7. "quality": the class-image benchmark (bench/quality.py): the tuning split judged by
+#      the rendering model, the pick of its selection rule, then the held-out split judged by
+#      the other model, both directions, at each preset's default steps and at 64
+#                                                     -> results.tar.gz: quality-*/ (md, json, jpg)
+#   8. "layers": the per-step rows (the core steppers: limits, ours, --graphs, bf16, the
+#      channels-last limit) of ResNet-50's early/middle/late layers     -> results.tar.gz
+#   9. "ttq": Lucent on the embedded model and time to its quality, as the full benchmark
+#      measures it (64-channel sheet)                  -> results.tar.gz: speed-ttq.{json,md}
+#  10. "layers-lite0": the per-step rows of the embedded model's layers  -> results.tar.gz
 #
 # SECTIONS picks which run (default "tests bench sheet bf16"), e.g.
 #   SECTIONS="tests steps profile bench" bash bench/gpu_check.sh
+# Sections 7-10 leave their files in results.tar.gz (the device tool brings back 8 files).
 #
 # What the machine lacks travels as wheels in .whl/ (git-ignored, about 18 MiB; the device
 # tool's `carry`). Make that folder once, here, on a machine with the package index, in the
@@ -114,6 +124,57 @@ for key in ("cumulative", "tottime"):
     "$WORK/job.prof" >"$OUT/profile.txt" 2>>"$LOG"
 fi
 
+RESULTS="$WORK/results-kept"
+mkdir -p "$RESULTS"
+keep() { tar czf "$OUT/results.tar.gz" -C "$RESULTS" . 2>>"$LOG"; }  # after each section
+
+if wants quality; then
+  say "7. quality: the tuning split (self-judged), then the held-out split"
+  timeout 130 "$PYTHON" -m bench.quality --device cuda --split tuning --judge self \
+    --presets auto --candidates --out "$RESULTS/quality-tuning" >>"$LOG" 2>&1
+  say "tuning: exit $?"
+  keep
+  winner=$("$PYTHON" -m bench.quality --choose "$RESULTS/quality-tuning/quality-results.json" \
+    2>>"$LOG" || echo auto)
+  say "the tuning split's pick: $winner"
+  picked=(auto); [ "$winner" != auto ] && picked+=("$winner")
+  for run in "lite0 default 120" "lite1 default 130" "lite0 64 50"; do
+    read -r render steps limit <<<"$run"
+    step_args=(); [ "$steps" != default ] && step_args=(--steps "$steps")
+    timeout "$limit" "$PYTHON" -m bench.quality --device cuda --render "$render" \
+      "${step_args[@]}" --presets "${picked[@]}" lucid keras \
+      --out "$RESULTS/quality-heldout-$render-$steps" >>"$LOG" 2>&1
+    say "held-out $render $steps steps: exit $?"
+    keep
+  done
+fi
+
+layers() {  # model, layers as a JSON list, seconds allowed
+  timeout "$3" "$PYTHON" bench/speed_gpu.py --child "{\"kind\": \"steps\", \"model\": \"$1\",
+    \"layers\": $2, \"steps\": 10, \"rounds\": 2, \"device\": \"cuda\", \"steppers\":
+    $("$PYTHON" -c 'import json, sys; sys.path.insert(0, "bench"); import speed_gpu
+print(json.dumps(list(speed_gpu.CORE_STEPPERS)))')}" >"$RESULTS/steps-${1##*:}.json" 2>>"$LOG"
+  say "steps $1: exit $?"
+  keep
+}
+if wants layers; then
+  say "8. per step: ResNet-50's early, middle and late layers"
+  layers torchvision.models:resnet50 '["layer1.2", "layer3.5", "layer4.2"]' 100
+fi
+if wants ttq; then
+  say "9. Lucent on the embedded model and time to its quality (the full run's settings)"
+  timeout 150 "$PYTHON" bench/speed.py --device cuda --only "lucent efficientnet_lite0" \
+    "time to quality" --results "$WORK/ttq" >>"$LOG" 2>&1
+  say "ttq: exit $?"
+  cp "$WORK/ttq/speed-gpu.json" "$RESULTS/speed-ttq.json" 2>>"$LOG"
+  cp "$WORK/ttq/speed-gpu.md" "$RESULTS/speed-ttq.md" 2>>"$LOG"
+  keep
+fi
+
+if wants layers-lite0; then
+  say "10. per step: the embedded model's early, middle and late layers"
+  layers efficientnet_lite0 '["_blocks.2", "_blocks.8", "_blocks.14"]' 90
+fi
 if wants bench; then
 say "2. bench/speed.py --device cuda --quick"
 timeout 220 "$PYTHON" bench/speed.py --device cuda --quick --results "$WORK/results" \

@@ -80,7 +80,26 @@ CANDIDATES: dict[str, dict] = {
     "bn-0.003": {"preset": "legible", "bn_prior": 0.003},
     "thumbs-40-bn": {"preset": "legible", "thumbnail_views": (0.2, 1.0), "bn_prior": 0.003},
     "legible-polish": {"preset": "legible", "polish": 0.2, "polish_lr": 0.1},
+    # Aimed at 48 px thumbnails: views always seen small, and coarser canvases.
+    "thumbs-20-50": {"preset": "legible", "thumbnail_views": (0.2, 0.5)},
+    "low-80": {"preset": "legible", "resolution": 80 / 224, "transform_strength": 224 / 80},
 }
+# The candidates tried on the tuning split (the GPU check, bench/gpu_check.sh's "quality").
+TUNING_CANDIDATES = ("thumbs-40", "thumbs-60", "thumbs-40-3", "thumbs-20-50", "bn-0.003",
+                     "thumbs-40-bn", "legible-polish", "low-80")
+
+
+def choose(results: dict[str, dict]) -> str:
+    """The rule that picks a recipe from a tuning run (fixed before any run): the highest mean
+    of the thumbnail top-1s (64 and 48 px); ties go to higher top-1 at full size, then to
+    ``auto`` (the current default), then to the earlier row."""
+    names = list(results)
+
+    def key(name: str) -> tuple:
+        r = results[name]
+        return ((r["top1_64px"] + r["top1_48px"]) / 2, r["top1_full"], name == "auto",
+                -names.index(name))
+    return max(names, key=key)
 
 
 def split_classes(split: str) -> list[int]:
@@ -261,7 +280,10 @@ def main() -> None:
                         help="presets to compare (default: auto and the anchors); auto renders "
                              "classes as legible")
     parser.add_argument("--candidates", nargs="*", default=None,
-                        help="also try these CANDIDATES (all if none named)")
+                        help="also try these CANDIDATES (TUNING_CANDIDATES if none named)")
+    parser.add_argument("--choose", type=Path, metavar="JSON",
+                        help="print the row that the selection rule (choose) picks from a "
+                             "tuning run's quality-results.json, and nothing else")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0, help="the renders' seed")
     parser.add_argument("--out", type=Path, default=DOCS)
@@ -270,6 +292,9 @@ def main() -> None:
                              "ViT of bench/shapes.py (--steps, --seed; --presets from "
                              f"{', '.join(TRANSFORMER_PRESETS)})")
     args = parser.parse_args()
+    if args.choose:
+        print(choose(json.loads(args.choose.read_text())["results"]))
+        return
     if args.transformer:
         args.out.mkdir(parents=True, exist_ok=True)
         names = args.presets or list(TRANSFORMER_PRESETS)
@@ -280,7 +305,10 @@ def main() -> None:
         return
     device = str(resolve_device(args.device))
     classes = split_classes(args.split)[:args.classes]
-    tried = [] if args.candidates is None else (args.candidates or list(CANDIDATES))
+    tried = [] if args.candidates is None else (args.candidates or list(TUNING_CANDIDATES))
+    unknown = sorted(set(tried) - set(CANDIDATES))
+    if unknown:
+        parser.error(f"unknown --candidates {unknown}; valid: {', '.join(CANDIDATES)}")
     names = list(args.presets if args.presets is not None else ["auto", *ANCHORS]) + tried
     model = fs.load_model(MODELS[args.render])
     other = "lite1" if args.render == "lite0" else "lite0"

@@ -278,6 +278,10 @@ def main() -> None:
                         help="folder for speed.json and speed.md")
     parser.add_argument("--vit-only", action="store_true",
                         help="only the ViT row (writes speed-vit.json and speed-vit.md)")
+    parser.add_argument("--only", nargs="+", metavar="SECTION",
+                        help="with --device cuda: run only these sections of speed_gpu.py ("
+                             "steps, whole job, bf16, lucent, time to quality, or one "
+                             "model's: 'lucent efficientnet_lite0'; quote names with spaces)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -297,7 +301,11 @@ def main() -> None:
         return
     if args.device.startswith("cuda"):  # its own rows, files and budget: speed_gpu.py
         import speed_gpu
-        sys.exit(speed_gpu.main("quick" if args.quick else "full", args.results))
+        unknown = [name for name in args.only or ()
+                   if not any(name.startswith(known) for known in speed_gpu.SECTIONS)]
+        if unknown:
+            parser.error(f"unknown --only {unknown}; valid: {', '.join(speed_gpu.SECTIONS)}")
+        sys.exit(speed_gpu.main("quick" if args.quick else "full", args.results, args.only))
     report = benchmark(args.quick, args.device, args.lucent_channels, args.results)
     (args.results / "speed.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(report)

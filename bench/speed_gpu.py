@@ -96,9 +96,11 @@ def _cudnn_benchmark(run, benchmark: bool):
 
 
 def _raw_stepper(module: torch.nn.Module, normalization, layer: str, batch: int,
-                 channels: int, precision: str, fold: bool, device: torch.device, context):
+                 channels: int, precision: str, fold: bool, device: torch.device, context,
+                 channels_last: bool | None = None):
     """The limit: forward to ``layer`` (stopping there) and backward to the input, under
-    autocast for a reduced ``precision``; with ``fold`` as featscope runs the model."""
+    autocast for a reduced ``precision``; with ``fold`` as featscope runs the model
+    (``channels_last``: its memory format; None: featscope's choice when folded)."""
     from featscope.engine import SearchModel, channels_last_helps
     norm = normalization.to(device)
     x = torch.rand(batch, 3, 224, 224, device=device, requires_grad=True)
@@ -107,7 +109,8 @@ def _raw_stepper(module: torch.nn.Module, normalization, layer: str, batch: int,
     model = context.enter_context(SearchModel(
         module, device, [layer], precision=precision,
         fold_example=(lambda: norm(x[:1]).detach()) if fold else None,
-        channels_last=fold and channels_last_helps(device, precision)))
+        channels_last=(fold and channels_last_helps(device, precision)
+                       if channels_last is None else channels_last)))
 
     def run(steps: int) -> float:
         _sync(device)
@@ -149,56 +152,69 @@ def _our_stepper(loaded, layer: str, batch: int, channels: int, precision: str, 
     return run
 
 
-def case_steps(model: str, layers: list[str], steps: int, rounds: int, device: str) -> dict:
+# The steppers of a per-step row. Limits: name -> (precision, batch norms folded, channels
+# last (None: featscope's choice), cuDNN's benchmark mode); ours: name -> (precision, graphs,
+# cuDNN's benchmark mode). Each of ours is compared with the limit named beside it.
+RAW_STEPPERS = {"raw": ("float32", False, None, False),
+                "raw_optimized": ("float32", True, None, False),
+                "raw_optimized_channels_last": ("float32", True, True, False),
+                "raw_bf16": ("bfloat16", False, None, False),
+                "raw_cudnn_benchmark": ("float32", False, None, True)}
+OUR_STEPPERS = {"ours": ("float32", False, False, "raw"),
+                "ours_graphs": ("float32", True, False, "raw"),
+                "ours_graphs_bf16": ("bfloat16", True, False, "raw_bf16"),
+                "ours_cudnn_benchmark": ("float32", False, True, "raw_cudnn_benchmark")}
+# Enough for the per-step target (each of ours beside its limit) and the channels-last lever.
+CORE_STEPPERS = ("raw", "raw_optimized", "raw_optimized_channels_last", "raw_bf16", "ours",
+                 "ours_graphs", "ours_graphs_bf16")
+
+
+def case_steps(model: str, layers: list[str], steps: int, rounds: int, device: str,
+               steppers: list[str] | None = None) -> dict:
     """ms/step of the limits and of ours for each layer, in interleaved rounds (see the module
-    docstring); the overheads are medians of the rounds' ratios."""
+    docstring); the overheads are medians of the rounds' ratios. ``steppers``: names from
+    RAW_STEPPERS and OUR_STEPPERS (all if None)."""
     from contextlib import ExitStack
 
     import featscope as fs
     from featscope.views.selection import layer_features
     target = torch.device(device)
     loaded = fs.load_model(model)
+    wanted = set(steppers or [*RAW_STEPPERS, *OUR_STEPPERS])
     rows = []
     for layer in layers:
         channels = layer_features(loaded, layer)
         batch = fs.default_batch_size(loaded, target, 1, [layer])
         notes: list[str] = []
         with ExitStack() as context:
-            # name, precision, batch norms folded / graphs, cuDNN's benchmark mode
             raw = {name: _cudnn_benchmark(_raw_stepper(
                        copy.deepcopy(loaded.module), loaded.normalization, layer, batch,
-                       channels, precision, fold, target, context), benchmark)
-                   for name, precision, fold, benchmark in (
-                       ("raw", "float32", False, False),
-                       ("raw_optimized", "float32", True, False),
-                       ("raw_bf16", "bfloat16", False, False),
-                       ("raw_cudnn_benchmark", "float32", False, True))}
+                       channels, precision, fold, target, context, last), benchmark)
+                   for name, (precision, fold, last, benchmark) in RAW_STEPPERS.items()
+                   if name in wanted}
             ours = {name: _cudnn_benchmark(_our_stepper(
                         loaded, layer, batch, channels, precision, graphs, target, notes),
                         benchmark)
-                    for name, precision, graphs, benchmark in (
-                        ("ours", "float32", False, False),
-                        ("ours_graphs", "float32", True, False),
-                        ("ours_graphs_bf16", "bfloat16", True, False),
-                        ("ours_cudnn_benchmark", "float32", False, True))}
-            steppers = {**raw, **ours}
+                    for name, (precision, graphs, benchmark, _) in OUR_STEPPERS.items()
+                    if name in wanted}
+            runs = {**raw, **ours}
             if target.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
-            for run in steppers.values():
+            for run in runs.values():
                 run(2)  # warm-up (cuDNN's choices, the allocator)
             peak = torch.cuda.max_memory_allocated() / 2**30 if target.type == "cuda" else 0.0
-            seconds: dict[str, list[float]] = {name: [] for name in steppers}
+            seconds: dict[str, list[float]] = {name: [] for name in runs}
             for _ in range(rounds):
-                for name, run in steppers.items():
+                for name, run in runs.items():
                     seconds[name].append(run(steps))
         row = {"model": model, "layer": layer, "batch": batch, "channels": channels,
                "peak_gib": peak, "notes": sorted(set(notes))}
         for name, values in seconds.items():
             row[f"{name}_ms"] = 1000 * statistics.median(values)
             row[f"{name}_rounds_ms"] = [1000 * v for v in values]
-        for name, limit in (("ours", "raw"), ("ours_graphs", "raw"),
-                            ("ours_graphs_bf16", "raw_bf16"),
-                            ("ours_cudnn_benchmark", "raw_cudnn_benchmark")):
+        for name, (*_, limit) in OUR_STEPPERS.items():
+            if name not in seconds or limit not in seconds:
+                continue
             row[f"{name}_overhead"] = statistics.median(
                 [a / b for a, b in zip(seconds[name], seconds[limit])])
         rows.append(row)
@@ -285,8 +301,15 @@ def machine() -> dict:
             "matmul_tf32": torch.backends.cuda.matmul.allow_tf32}
 
 
+# The sections of a run, in the order they run (``--only`` picks some).
+SECTIONS = ("steps", "whole job", "bf16", "lucent", "time to quality")
+
+
 def section(report: dict, name: str, budget: Budget, needs: float, work) -> None:
-    """Run one section if the budget has ``needs`` seconds left; record why not otherwise."""
+    """Run one section if it was asked for (``report["only"]``) and the budget has ``needs``
+    seconds left; record why not otherwise."""
+    if not any(name.startswith(wanted) for wanted in report["only"]):
+        return
     if budget.left() < needs:
         report["skipped"][name] = f"not started: {budget.left():.0f} s of the budget left"
         return
@@ -301,7 +324,9 @@ def section(report: dict, name: str, budget: Budget, needs: float, work) -> None
     print(f"[speed_gpu] {name}: {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
 
 
-def benchmark(mode: str, results: Path) -> dict:
+def benchmark(mode: str, results: Path, only: list[str] | None = None) -> dict:
+    """The sections of ``mode``'s run (``only``: those of SECTIONS; time to quality needs
+    Lucent's run on the embedded model)."""
     settings = SETTINGS[mode]
     quick = mode != "full"
     device = settings["device"]
@@ -309,7 +334,8 @@ def benchmark(mode: str, results: Path) -> dict:
     report = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "quick": quick,
               "mode": mode,
               "settings": settings, "steps": [], "whole_job": {}, "precision": {}, "lucent": {},
-              "vs_lucent": {}, "skipped": {}, "section_seconds": {}}
+              "vs_lucent": {}, "skipped": {}, "section_seconds": {},
+              "only": list(only or SECTIONS)}
     channels = list(range(settings["lucent_channels"]))
 
     def steps(model: str) -> None:
@@ -374,12 +400,15 @@ def markdown(report: dict) -> str:
                 f"{r['ours_graphs_overhead']:.2f}x | {_ms(r['raw_bf16_ms'])} | "
                 f"{_ms(r['ours_graphs_bf16_ms'])} | {r['ours_graphs_bf16_overhead']:.2f}x | "
                 f"{r['peak_gib']:.1f} |")
-        lines += ["", "With cuDNN's benchmark mode (fastest convolution algorithms timed once per "
-                      "shape), float32, no graphs:"]
+        lines += ["", "Levers on the limit (float32, no graphs): cuDNN's benchmark mode (fastest "
+                      "convolution algorithms timed once per shape) and channels-last memory:"]
         lines += [f"- {r['model'].split(':')[-1]} {r['layer']}: the limit "
-                  f"{_ms(r.get('raw_cudnn_benchmark_ms'))} ms (without: {_ms(r['raw_ms'])}), "
-                  f"featscope {_ms(r.get('ours_cudnn_benchmark_ms'))} ms (without: "
-                  f"{_ms(r['ours_ms'])})" for r in report["steps"]]
+                  f"{_ms(r['raw_ms'])} ms; with benchmark mode "
+                  f"{_ms(r.get('raw_cudnn_benchmark_ms'))} ms (featscope "
+                  f"{_ms(r.get('ours_cudnn_benchmark_ms'))} ms, without "
+                  f"{_ms(r['ours_ms'])}); folded {_ms(r['raw_optimized_ms'])} ms, folded and "
+                  f"channels-last {_ms(r.get('raw_optimized_channels_last_ms'))} ms"
+                  for r in report["steps"]]
     if report["whole_job"]:
         lines += ["", "| the whole job, a fresh process (start-up and model loading "
                       "included) | wall s | rendering s | units per batch |", "|---|---|---|---|"]
@@ -422,15 +451,15 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(mode: str, results: Path) -> int:
-    """``mode``: quick, full or smoke (see the module docstring)."""
+def main(mode: str, results: Path, only: list[str] | None = None) -> int:
+    """``mode``: quick, full or smoke (see the module docstring); ``only``: some of SECTIONS."""
     if SETTINGS[mode]["device"] == "cuda" and not torch.cuda.is_available():
         print("speed_gpu: no CUDA GPU on this machine, so no GPU row was measured (the CPU "
               "rows are bench/speed.py without --device cuda; bench/results/speed.json is "
               "left as it is)", file=sys.stderr)
         return 2
     results.mkdir(parents=True, exist_ok=True)
-    report = benchmark(mode, results)
+    report = benchmark(mode, results, only)
     (results / "speed-gpu.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(report)
     (results / "speed-gpu.md").write_text(table)

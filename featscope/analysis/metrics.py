@@ -51,18 +51,22 @@ def objective_values(model: LoadedModel, objectives: Sequence[Objective], images
     return torch.cat(values)
 
 
-def natural_maxima(model: LoadedModel, objectives: Sequence[Objective],
-                   naturals: Sequence[torch.Tensor]) -> torch.Tensor:
-    """(B,) each objective's maximum over natural images (C, H, W) fitted to the input size."""
-    if not naturals:
+def natural_scores(model: LoadedModel, objectives: Sequence[Objective],
+                   naturals: Sequence[torch.Tensor] | torch.Tensor) -> torch.Tensor:
+    """(B, N) objective i on natural image j ((C, H, W) images fitted to the input size)."""
+    if len(naturals) == 0:
         raise FeatscopeError("no natural images to compare with")
     size = tuple(model.input_shape[1:])
     stack = torch.stack([fit(n, size) for n in naturals])  # (N, C, H, W)
     objectives = bind_objectives(objectives, model.module, model.input_shape, model.class_names)
-    best = []
-    for objective in objectives:
-        best.append(objective_values(model, [objective] * len(stack), stack).max())
-    return torch.stack(best)
+    return torch.stack([objective_values(model, [objective] * len(stack), stack)
+                        for objective in objectives])
+
+
+def natural_maxima(model: LoadedModel, objectives: Sequence[Objective],
+                   naturals: Sequence[torch.Tensor]) -> torch.Tensor:
+    """(B,) each objective's maximum over natural images (C, H, W) fitted to the input size."""
+    return natural_scores(model, objectives, naturals).max(1).values
 
 
 def activation_ratio(model: LoadedModel, objectives: Sequence[Objective], images: torch.Tensor,

@@ -10,6 +10,7 @@ import torch
 import typer
 
 from ..analysis.metrics import activation_ratio, robustness, transferability
+from ..analysis.routes import MIN_NATURALS, trace_routes
 from ..engine.device import resolve_device
 from ..errors import FeatscopeError
 from ..files.images import load_folder, load_image, mode_for
@@ -49,7 +50,8 @@ def evaluate_command(
     folder: Annotated[Path, typer.Argument(help="the --out folder of a render")],
     natural: Annotated[Optional[Path], typer.Option(
         "--natural", help="folder of natural images: activation ratio to the strongest of "
-                          "them")] = None,
+                          "them, and the route check (does each visualization travel through "
+                          "the network as its unit's top natural images do)")] = None,
     judge: Annotated[Optional[str], typer.Option(
         "--judge", help="another classifier (e.g. efficientnet_lite1): class "
                         "transferability")] = None,
@@ -61,8 +63,8 @@ def evaluate_command(
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps")
                       ] = "auto",
 ) -> None:
-    """Measure robustness, activation ratio (--natural) and transferability (--judge) of the
-    images in FOLDER; add them to its summary.json."""
+    """Measure robustness, activation ratio and the route check (--natural) and
+    transferability (--judge) of the images in FOLDER; add them to its summary.json."""
     summary = _read(folder)
     rows = [r for r in summary["results"] if r.get("image")]
     if not rows:
@@ -84,6 +86,19 @@ def evaluate_command(
         naturals = load_folder(natural, mode)
         ratios = activation_ratio(loaded, objectives, images, naturals)
         metrics["activation_ratio"] = ratios.tolist()
+        if len(naturals) >= MIN_NATURALS:
+            routes = trace_routes(loaded, objectives, images, naturals)
+            metrics["route_agreement"] = [route.agreement for route in routes]
+            for row, route in zip(rows, routes):
+                row["route"] = route.to_dict()
+            flagged = [row["target"] for row, route in zip(rows, routes) if route.flagged]
+            log(f"route check: {len(flagged)} of {len(rows)} visualizations travel another "
+                "route than their unit's top natural images"
+                + (f" ({', '.join(flagged[:8])}{', ...' if len(flagged) > 8 else ''})"
+                   if flagged else ""))
+        else:
+            log(f"route check skipped: it needs at least {MIN_NATURALS} natural images in "
+                f"--natural (found {len(naturals)})")
     if judge is not None:
         classes = [o.k if isinstance(o, ClassLogit) else None for o in objectives]
         if not any(c is not None for c in classes):

@@ -1,0 +1,171 @@
+"""The route check: does a visualization travel through the network the way the natural images
+that excite its unit do?
+
+Geirhos et al. (ICML 2024) built networks whose units show anything at all in their feature
+visualizations while behaving as before on natural images, and proposed a sanity check: follow
+an image's activations layer by layer up to the unit and compare the path of the visualization
+with the paths of the unit's top natural images. ``trace_routes`` does this for a batch of
+visualizations at once.
+
+For each layer on the path (the layers that run before the unit's, ``path_layers``), every
+image becomes one vector: the layer's feature map averaged over its positions (rows and
+columns, tokens), (C,), centred on the mean over all the natural images. Similarity is the
+cosine of two such vectors. Per layer, three numbers:
+
+- ``visualization``: the visualization's mean similarity to the unit's ``top`` natural images
+  (those with the highest objective);
+- ``top``: the top images' mean similarity to each other (what sharing the route looks like);
+- ``unrelated``: the mean similarity of unrelated natural images (a spread sample of those
+  outside the top) to the top images (what another route looks like).
+
+``score`` places the visualization between the two references: 0 where it is as similar to the
+top images as unrelated images are, 1 where it is as similar as they are to each other (NaN
+where the layer does not tell them apart). ``agreement`` is the mean score over the quarter of
+the path nearest the unit (at least the last layer): the unit is computed from those layers, so
+a visualization that excites it the way natural images do must resemble them there (in early
+layers even honest visualizations look unlike photographs, as Geirhos et al. found). A
+visualization is ``flagged`` when its agreement is below 1/2, i.e. there it is nearer the
+unrelated images than the top images: it excites the unit by another route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..engine.device import module_device
+from ..engine.probing import MODEL_OUTPUT, LayerInfo, Probe, every_layer, frozen, list_layers
+from ..errors import FeatscopeError
+from ..files.images import fit
+from ..models import LoadedModel
+from ..objectives.base import Objective
+from ..objectives.binding import bind_objectives
+from ..rendering.plan import INFERENCE_BATCH
+from ..transforms.affine import resize_to
+from .metrics import natural_scores
+
+TOP = 5  # top natural images per unit (and as many unrelated ones)
+MIN_NATURALS = 4  # natural images the check needs at least (2 top, 2 unrelated)
+FLAG_BELOW = 0.5  # agreement under which a visualization is flagged
+
+
+@dataclass(frozen=True)
+class Route:
+    """One visualization's path against its unit's top natural images: per layer of
+    ``layers`` (low to high), (L,) mean similarities (see the module docstring)."""
+
+    layers: tuple[str, ...]
+    visualization: torch.Tensor  # (L,) to the top natural images
+    top: torch.Tensor  # (L,) among the top natural images
+    unrelated: torch.Tensor  # (L,) of unrelated natural images to the top ones
+
+    @property
+    def score(self) -> torch.Tensor:
+        """(L,) 0: as similar to the top images as unrelated images are; 1: as they are to each
+        other; NaN where the top images are no more alike than unrelated ones."""
+        span = self.top - self.unrelated
+        value = (self.visualization - self.unrelated) / span.clamp_min(1e-6)
+        return torch.where(span > 1e-6, value, torch.full_like(value, float("nan")))
+
+    @property
+    def agreement(self) -> float:
+        """The mean score over the quarter of the path nearest the unit (at least its last
+        layer; NaN if none tells)."""
+        near = self.score[-max(1, len(self.layers) // 4):]
+        near = near[~near.isnan()]
+        return float(near.mean()) if len(near) else float("nan")
+
+    @property
+    def flagged(self) -> bool:
+        return self.agreement < FLAG_BELOW  # NaN compares False: not enough evidence
+
+    def to_dict(self) -> dict:
+        def numbers(values: torch.Tensor) -> list[float | None]:
+            return [None if v != v else round(float(v), 4) for v in values.tolist()]
+        return {"layers": list(self.layers), "score": numbers(self.score),
+                "visualization": numbers(self.visualization), "top": numbers(self.top),
+                "unrelated": numbers(self.unrelated),
+                "agreement": None if self.agreement != self.agreement
+                else round(self.agreement, 4), "flagged": self.flagged}
+
+
+def path_layers(infos: Sequence[LayerInfo], objective: Objective) -> list[str]:
+    """The layers an atlas shows (``every_layer``: the network's blocks, or every layer with a
+    2-D feature map) that finish before the first layer ``objective`` reads (all of them for
+    the model's output), low to high."""
+    order = [info.name for info in infos]
+    reads = [order.index(name) for name in objective.layers if name in order and name]
+    end = min(reads) if reads and MODEL_OUTPUT not in objective.layers else len(order)
+    earlier = set(order[:end]) - set(objective.layers)
+    path = [name for name in every_layer(infos) if name in earlier]
+    if not path:
+        raise FeatscopeError(f"no layer with a feature map runs before {objective.name}: "
+                             "there is no route to check")
+    return path
+
+
+@torch.no_grad()
+def _pooled(model: LoadedModel, images: torch.Tensor, layers: Sequence[str],
+            infos: dict[str, LayerInfo], chunk: int = INFERENCE_BATCH) -> dict[str, torch.Tensor]:
+    """{layer: (N, C)} each image's feature map averaged over its positions."""
+    device = module_device(model.module)
+    size = tuple(model.input_shape[1:])
+    parts: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
+    with frozen(model.module), Probe(model.module, list(layers)) as probe:
+        for i in range(0, images.shape[0], chunk):
+            acts = probe.run(model.normalization(resize_to(images[i:i + chunk].to(device), size)))
+            for name in layers:
+                fmap = infos[name].layout().feature_map(acts[name]).float()  # (B, C, *S)
+                parts[name].append(fmap.flatten(2).mean(2).cpu() if fmap.dim() > 2
+                                   else fmap.cpu())
+    return {name: torch.cat(values) for name, values in parts.items()}
+
+
+def _cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(A, B) cosine similarities of the rows of ``a`` and ``b`` (0 for a zero vector)."""
+    return F.normalize(a, dim=1, eps=1e-12) @ F.normalize(b, dim=1, eps=1e-12).T
+
+
+def trace_routes(model: LoadedModel, objectives: Sequence[Objective], images: torch.Tensor,
+                 naturals: Sequence[torch.Tensor], top: int = TOP) -> list[Route]:
+    """The route of visualization i (``images`` (B, C, H, W) in [0, 1]) against the top
+    natural images of ``objectives[i]``, among ``naturals`` ((C, H, W) images of any size).
+    Needs at least ``MIN_NATURALS`` natural images; ``top`` shrinks to half of them where
+    there are fewer than 2 × ``top``."""
+    if len(objectives) != images.shape[0]:
+        raise FeatscopeError(f"{len(objectives)} objectives for {images.shape[0]} images")
+    if len(naturals) < MIN_NATURALS:
+        raise FeatscopeError(f"the route check needs at least {MIN_NATURALS} natural images (the "
+                             f"unit's top ones and unrelated ones); got {len(naturals)}")
+    top = max(2, min(top, len(naturals) // 2))
+    objectives = bind_objectives(objectives, model.module, model.input_shape, model.class_names)
+    example = torch.zeros((1, *model.input_shape), device=module_device(model.module))
+    infos = list_layers(model.module, model.normalization.to(example.device)(example))
+    by_name = {info.name: info for info in infos}
+    paths = [path_layers(infos, objective) for objective in objectives]
+    layers = sorted(set().union(*paths), key=[info.name for info in infos].index)
+    size = tuple(model.input_shape[1:])
+    stack = torch.stack([fit(n, size) for n in naturals])  # (N, C, H, W)
+    scores = natural_scores(model, objectives, naturals)  # (U, N)
+    natural = _pooled(model, stack, layers, by_name)
+    drawn = _pooled(model, images, layers, by_name)
+    centre = {name: natural[name].mean(0) for name in layers}
+    routes = []
+    for i, (objective, path) in enumerate(zip(objectives, paths)):
+        order = scores[i].argsort(descending=True)
+        best, rest = order[:top], order[top:]
+        # Unrelated: spread evenly over the others, from just below the top to the least.
+        unrelated = rest[torch.linspace(0, len(rest) - 1, min(top, len(rest))).round().long()]
+        own, among, other = [], [], []
+        for name in path:
+            tops = natural[name][best] - centre[name]
+            own.append(_cosines((drawn[name][i] - centre[name])[None], tops).mean())
+            pairs = _cosines(tops, tops)
+            among.append((pairs.sum() - pairs.diagonal().sum()) / (top * (top - 1)))
+            other.append(_cosines(natural[name][unrelated] - centre[name], tops).mean())
+        routes.append(Route(tuple(path), torch.stack(own), torch.stack(among),
+                            torch.stack(other)))
+    return routes

@@ -7,6 +7,8 @@
                                                               # choosing a recipe
     python -m bench.quality --transformer                     # the transformer recipe on a
                                                               # tiny ViT
+    python -m bench.quality --units                           # units of three depths: vs
+                                                              # natural images, route check
 
 The ImageNet classes are split once, at random (``SPLIT_SEED``): a tuning split of 50
 classes on which recipes are chosen, judged by the rendering model itself, and a held-out
@@ -174,6 +176,88 @@ def table(results: dict, settings: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Units of an early, a middle and a late layer of the embedded model, and the natural images
+# they are compared with: scikit-image's colour photos, whole and their four corner quarters.
+UNIT_LAYERS = {"early": "_blocks.2", "middle": "_blocks.8", "late": "_blocks.14"}
+UNITS_PER_LAYER = 8
+UNIT_PHOTOS = (*PHOTOS, "retina", "cat", "camera", "coins", "brick", "grass", "gravel", "moon",
+               "clock")  # the last seven are grey, given three equal channels
+
+
+def unit_photos() -> list[torch.Tensor]:
+    """(3, H, W) photos in [0, 1]: each of UNIT_PHOTOS and its four corner quarters."""
+    import skimage.data
+    images = []
+    for name in UNIT_PHOTOS:
+        array = np.asarray(getattr(skimage.data, name)())
+        array = np.repeat(array[..., None], 3, -1) if array.ndim == 2 else array[..., :3]
+        photo = torch.from_numpy(array.copy()).permute(2, 0, 1).float().div(255)
+        half_h, half_w = photo.shape[1] // 2, photo.shape[2] // 2
+        images += [photo, photo[:, :half_h, :half_w], photo[:, :half_h, half_w:],
+                   photo[:, half_h:, :half_w], photo[:, half_h:, half_w:]]
+    return images
+
+
+def units_benchmark(steps: int | None, seed: int, device: str, out: Path) -> dict:
+    """Per depth (UNIT_LAYERS), UNITS_PER_LAYER evenly spaced units rendered as a user gets
+    them (``auto``): the clean activation against the best natural image (unit_photos), the
+    activation under the search's transforms beside the clean one, and the route check."""
+    from featscope.analysis.routes import trace_routes
+    from featscope.views.selection import layer_features
+    model = fs.load_model()
+    naturals = unit_photos()
+    report = {"settings": {"model": model.name, "steps": steps or "the preset's default",
+                           "seed": seed, "units_per_layer": UNITS_PER_LAYER,
+                           "naturals": f"{len(naturals)} (scikit-image photos {UNIT_PHOTOS}, "
+                                       "whole and quartered)", "machine": _machine(device)},
+              "layers": {}}
+    for depth, layer in UNIT_LAYERS.items():
+        count = layer_features(model, layer)
+        units = [fs.channel(layer, k) for k in range(0, count, count // UNITS_PER_LAYER)]
+        units = units[:UNITS_PER_LAYER]
+        start = time.perf_counter()
+        result = fs.render(model, units, steps=steps, seed=seed, device=device)
+        seconds = time.perf_counter() - start
+        model.module.to("cpu")
+        best = metrics.natural_maxima(model, units, naturals)
+        routes = trace_routes(model, units, result.images, naturals)
+        rows = [{"unit": u.name, "clean": r.final, "transformed": r.transformed,
+                 "best_natural": float(b), "ratio": r.final / float(b) if b > 0 else None,
+                 "route_agreement": route.agreement, "route_flagged": route.flagged}
+                for u, r, b, route in zip(units, result.units, best, routes)]
+        ratios = [row["ratio"] for row in rows if row["ratio"] is not None]
+        report["layers"][depth] = {
+            "layer": layer, "rows": rows, "seconds_per_unit": seconds / len(units),
+            "above_best_natural": sum(r >= 1 for r in ratios) / max(1, len(ratios)),
+            "median_ratio": float(np.median(ratios)) if ratios else None,
+            "median_clean_over_transformed": float(np.median(
+                [row["clean"] / row["transformed"] for row in rows if row["transformed"] > 0])),
+            "flagged": sum(row["route_flagged"] for row in rows),
+            "median_route_agreement": float(np.nanmedian(
+                [row["route_agreement"] for row in rows]))}
+        print(depth, json.dumps({k: v for k, v in report["layers"][depth].items()
+                                 if k != "rows"}), flush=True)
+        (out / "quality-units.json").write_text(json.dumps(report, indent=2) + "\n")
+        (out / "quality-units.md").write_text(units_table(report))
+    return report
+
+
+def units_table(report: dict) -> str:
+    s = report["settings"]
+    lines = [(f"{s['model']}, `auto` (the `featscope` preset for units), {s['steps']} steps, "
+              f"seed {s['seed']}, {s['units_per_layer']} evenly spaced units per layer, "
+              f"{s['machine']}; natural images: {s['naturals']}."), "",
+             ("| depth | layer | units ≥ best natural image | median activation / best "
+              "natural | median clean / under transforms | route check: flagged | median "
+              "agreement | s/unit |"), "|" + "---|" * 8]
+    for depth, r in report["layers"].items():
+        lines.append(f"| {depth} | {r['layer']} | {r['above_best_natural']:.0%} | "
+                     f"{r['median_ratio']:.2f} | {r['median_clean_over_transformed']:.2f} | "
+                     f"{r['flagged']} of {len(r['rows'])} | {r['median_route_agreement']:.2f} | "
+                     f"{r['seconds_per_unit']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
 # The transformer comparison: Plug-In Inversion against the CNN recipes, and variations of it.
 TRANSFORMER_PRESETS = {"pii": ("pii", {}), "featscope": ("featscope", {}),
                        "legible": ("legible", {}),
@@ -297,7 +381,15 @@ def main() -> None:
                         help="compare the transformer recipe with the CNN recipes on the tiny "
                              "ViT of bench/shapes.py (--steps, --seed; --presets from "
                              f"{', '.join(TRANSFORMER_PRESETS)})")
+    parser.add_argument("--units", action="store_true",
+                        help="units of early, middle and late layers of the embedded model "
+                             "instead of classes: activation against the best natural image, "
+                             "clean against transformed, the route check (--steps, --seed)")
     args = parser.parse_args()
+    if args.units:
+        args.out.mkdir(parents=True, exist_ok=True)
+        units_benchmark(args.steps, args.seed, str(resolve_device(args.device)), args.out)
+        return
     if args.choose:
         print(choose(json.loads(args.choose.read_text())["results"]))
         return

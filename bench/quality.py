@@ -219,8 +219,9 @@ def units_benchmark(steps: int | None, seed: int, device: str, out: Path) -> dic
         result = fs.render(model, units, steps=steps, seed=seed, device=device)
         seconds = time.perf_counter() - start
         model.module.to("cpu")
-        best = metrics.natural_maxima(model, units, naturals)
-        routes = trace_routes(model, units, result.images, naturals)
+        scores = metrics.natural_scores(model, units, naturals)  # once, for both
+        best = scores.max(1).values
+        routes = trace_routes(model, units, result.images, naturals, scores=scores)
         rows = [{"unit": u.name, "clean": r.final, "transformed": r.transformed,
                  "best_natural": float(b), "ratio": r.final / float(b) if b > 0 else None,
                  "route_agreement": route.agreement, "route_flagged": route.flagged}

@@ -13,7 +13,7 @@ Images are (B, C, H, W) in [0, 1]; every function returns per-image values.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +33,19 @@ from ..transforms.affine import resize_to, small_transforms
 THUMBNAILS = (64, 48)
 
 
+def probed_batches(model: LoadedModel, images: torch.Tensor, layers: Sequence[str],
+                   chunk: int = INFERENCE_BATCH) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
+    """(start, the outputs of ``layers``) for each ``chunk`` of ``images`` (B, C, H, W) in
+    [0, 1], resized to the model's input size and normalized; without gradients, also in the
+    caller's code between batches, until the last batch."""
+    device = module_device(model.module)
+    size = tuple(model.input_shape[1:])
+    with torch.no_grad(), frozen(model.module), Probe(model.module, list(layers)) as probe:
+        for i in range(0, images.shape[0], chunk):
+            yield i, probe.run(model.normalization(resize_to(images[i:i + chunk].to(device),
+                                                             size)))
+
+
 @torch.no_grad()
 def objective_values(model: LoadedModel, objectives: Sequence[Objective], images: torch.Tensor,
                      chunk: int = INFERENCE_BATCH) -> torch.Tensor:
@@ -40,15 +53,9 @@ def objective_values(model: LoadedModel, objectives: Sequence[Objective], images
     if len(objectives) != images.shape[0]:
         raise FeatscopeError(f"{len(objectives)} objectives for {images.shape[0]} images")
     objectives = bind_objectives(objectives, model.module, model.input_shape, model.class_names)
-    device = module_device(model.module)
-    size = tuple(model.input_shape[1:])
     layers = sorted(frozenset().union(*(o.layers for o in objectives)))
-    values = []
-    with frozen(model.module), Probe(model.module, layers) as probe:
-        for i in range(0, len(objectives), chunk):
-            x = model.normalization(resize_to(images[i:i + chunk].to(device), size))
-            values.append(batch_scores(objectives[i:i + chunk], probe.run(x)).cpu())
-    return torch.cat(values)
+    return torch.cat([batch_scores(objectives[i:i + chunk], acts).cpu()
+                      for i, acts in probed_batches(model, images, layers, chunk)])
 
 
 def natural_scores(model: LoadedModel, objectives: Sequence[Objective],
@@ -70,14 +77,18 @@ def natural_maxima(model: LoadedModel, objectives: Sequence[Objective],
 
 
 def activation_ratio(model: LoadedModel, objectives: Sequence[Objective], images: torch.Tensor,
-                     naturals: Sequence[torch.Tensor]) -> torch.Tensor:
-    """(B,) objective on each visualization / its maximum over the natural images.
+                     naturals: Sequence[torch.Tensor],
+                     scores: torch.Tensor | None = None) -> torch.Tensor:
+    """(B,) objective on each visualization / its maximum over the natural images
+    (``scores``: their ``natural_scores`` when already computed).
 
     Meaningful when the natural maximum is positive (e.g. a channel after a ReLU, a class
     logit that some image supports); otherwise the value is NaN rather than a misleading sign.
     """
     reached = objective_values(model, objectives, images)
-    best = natural_maxima(model, objectives, naturals)
+    if scores is None:
+        scores = natural_scores(model, objectives, naturals)
+    best = scores.max(1).values
     unknown = torch.full_like(best, float("nan"))
     return torch.where(best > 0, reached / best.clamp_min(1e-12), unknown)
 

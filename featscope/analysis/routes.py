@@ -37,15 +37,13 @@ import torch
 import torch.nn.functional as F
 
 from ..engine.device import module_device
-from ..engine.probing import MODEL_OUTPUT, LayerInfo, Probe, every_layer, frozen, list_layers
+from ..engine.probing import MODEL_OUTPUT, LayerInfo, every_layer, list_layers
 from ..errors import FeatscopeError
 from ..files.images import fit
 from ..models import LoadedModel
 from ..objectives.base import Objective
 from ..objectives.binding import bind_objectives
-from ..rendering.plan import INFERENCE_BATCH
-from ..transforms.affine import resize_to
-from .metrics import natural_scores
+from .metrics import natural_scores, probed_batches
 
 TOP = 5  # top natural images per unit (and as many unrelated ones)
 MIN_NATURALS = 4  # natural images the check needs at least (2 top, 2 unrelated)
@@ -107,20 +105,14 @@ def path_layers(infos: Sequence[LayerInfo], objective: Objective) -> list[str]:
     return path
 
 
-@torch.no_grad()
 def _pooled(model: LoadedModel, images: torch.Tensor, layers: Sequence[str],
-            infos: dict[str, LayerInfo], chunk: int = INFERENCE_BATCH) -> dict[str, torch.Tensor]:
+            infos: dict[str, LayerInfo]) -> dict[str, torch.Tensor]:
     """{layer: (N, C)} each image's feature map averaged over its positions."""
-    device = module_device(model.module)
-    size = tuple(model.input_shape[1:])
     parts: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
-    with frozen(model.module), Probe(model.module, list(layers)) as probe:
-        for i in range(0, images.shape[0], chunk):
-            acts = probe.run(model.normalization(resize_to(images[i:i + chunk].to(device), size)))
-            for name in layers:
-                fmap = infos[name].layout().feature_map(acts[name]).float()  # (B, C, *S)
-                parts[name].append(fmap.flatten(2).mean(2).cpu() if fmap.dim() > 2
-                                   else fmap.cpu())
+    for _, acts in probed_batches(model, images, layers):
+        for name in layers:
+            fmap = infos[name].layout().feature_map(acts[name]).float()  # (B, C, *S)
+            parts[name].append(fmap.flatten(2).mean(2).cpu() if fmap.dim() > 2 else fmap.cpu())
     return {name: torch.cat(values) for name, values in parts.items()}
 
 
@@ -130,11 +122,13 @@ def _cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def trace_routes(model: LoadedModel, objectives: Sequence[Objective], images: torch.Tensor,
-                 naturals: Sequence[torch.Tensor], top: int = TOP) -> list[Route]:
+                 naturals: Sequence[torch.Tensor], top: int = TOP,
+                 scores: torch.Tensor | None = None) -> list[Route]:
     """The route of visualization i (``images`` (B, C, H, W) in [0, 1]) against the top
-    natural images of ``objectives[i]``, among ``naturals`` ((C, H, W) images of any size).
-    Needs at least ``MIN_NATURALS`` natural images; ``top`` shrinks to half of them where
-    there are fewer than 2 × ``top``."""
+    natural images of ``objectives[i]``, among ``naturals`` ((C, H, W) images of any size;
+    ``scores``: their ``natural_scores`` when already computed). Needs at least
+    ``MIN_NATURALS`` natural images; ``top`` shrinks to half of them where there are fewer
+    than 2 × ``top``."""
     if len(objectives) != images.shape[0]:
         raise FeatscopeError(f"{len(objectives)} objectives for {images.shape[0]} images")
     if len(naturals) < MIN_NATURALS:
@@ -149,7 +143,8 @@ def trace_routes(model: LoadedModel, objectives: Sequence[Objective], images: to
     layers = sorted(set().union(*paths), key=[info.name for info in infos].index)
     size = tuple(model.input_shape[1:])
     stack = torch.stack([fit(n, size) for n in naturals])  # (N, C, H, W)
-    scores = natural_scores(model, objectives, naturals)  # (U, N)
+    if scores is None:
+        scores = natural_scores(model, objectives, stack)  # (U, N)
     natural = _pooled(model, stack, layers, by_name)
     drawn = _pooled(model, images, layers, by_name)
     centre = {name: natural[name].mean(0) for name in layers}

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import torch
 import typer
 
-from ..analysis.metrics import activation_ratio, robustness, transferability
+from ..analysis.metrics import activation_ratio, natural_scores, robustness, transferability
 from ..analysis.routes import MIN_NATURALS, trace_routes
 from ..engine.device import resolve_device
 from ..errors import FeatscopeError
@@ -84,10 +84,11 @@ def evaluate_command(
     metrics = {"robustness": robustness(loaded, objectives, images, draws=draws).tolist()}
     if natural is not None:
         naturals = load_folder(natural, mode)
-        ratios = activation_ratio(loaded, objectives, images, naturals)
+        scores = natural_scores(loaded, objectives, naturals)  # once, for both
+        ratios = activation_ratio(loaded, objectives, images, naturals, scores=scores)
         metrics["activation_ratio"] = ratios.tolist()
         if len(naturals) >= MIN_NATURALS:
-            routes = trace_routes(loaded, objectives, images, naturals)
+            routes = trace_routes(loaded, objectives, images, naturals, scores=scores)
             metrics["route_agreement"] = [route.agreement for route in routes]
             for row, route in zip(rows, routes):
                 row["route"] = route.to_dict()

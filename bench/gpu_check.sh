@@ -31,6 +31,18 @@
 #   9. "ttq": Lucent on the embedded model and time to its quality, as the full benchmark
 #      measures it (64-channel sheet)                  -> results.tar.gz: speed-ttq.{json,md}
 #  10. "layers-lite0": the per-step rows of the embedded model's layers  -> results.tar.gz
+#  11. "kernels": where a step of the limit spends its GPU time (torch.profiler), float32 and
+#      bfloat16 in both memory formats, cuDNN's benchmark mode -> results.tar.gz: kernels.json
+#  12. "levers": per-step rows of cuDNN's benchmark mode and of bf16's memory format (the limit
+#      and ours beside it) for ResNet-50's early and middle layers -> results.tar.gz
+#  13. "jobs": the whole job (fresh processes) under each of those choices, with the start-up's
+#      parts (importing, the CUDA context)      -> results.tar.gz: jobs.jsonl, startup.txt
+#  15. "formats": per-step rows of bfloat16 in both memory formats with the batch norms folded
+#      (ResNet-50's middle and early layers), without and with graphs -> results.tar.gz
+#  16. "jobs-formats": the whole job in float32 and in bfloat16 in both memory formats
+#                                                  -> results.tar.gz: jobs.jsonl
+#  14. "quality-bf16": the held-out class images (Lite0 -> Lite1, default steps) rendered in
+#      bfloat16                                  -> results.tar.gz: quality-heldout-bf16/
 #
 # SECTIONS picks which run (default "tests bench sheet bf16"), e.g.
 #   SECTIONS="tests steps profile bench" bash bench/gpu_check.sh
@@ -177,6 +189,98 @@ if wants layers-lite0; then
   say "10. per step: the embedded model's early, middle and late layers"
   layers efficientnet_lite0 '["_blocks.2", "_blocks.8", "_blocks.14"]' 90
 fi
+run_jobs() {  # the whole job once per entry of JOB_VARIANTS ("name precision choices...")
+  local variant name precision choices start end status
+  for variant in "${JOB_VARIANTS[@]}"; do
+    read -r name precision choices <<<"$variant"
+    start=$(date +%s.%N)
+    # shellcheck disable=SC2086
+    timeout 50 "$PYTHON" bench/job_variant.py $choices -- sheet layer3.5 --units 0:64 \
+      --model torchvision.models:resnet50 --steps 512 --precision "$precision" --device cuda \
+      --quiet --fresh --out "$WORK/job-$name" >>"$LOG" 2>&1
+    status=$?
+    end=$(date +%s.%N)
+    "$PYTHON" -c 'import json, pathlib, statistics, sys
+name, status, wall, folder = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+path = pathlib.Path(folder) / "summary.json"
+summary = json.loads(path.read_text()) if path.exists() else {}
+finals = [r["objective"] for r in summary.get("results", []) if r.get("objective") is not None]
+print(json.dumps({"name": name, "exit": status, "wall_s": wall,
+                  "render_s": summary.get("render_seconds"), "units": len(finals),
+                  "mean_activation": statistics.fmean(finals) if finals else None}))' \
+      "$name" "$status" "$(awk "BEGIN { print $end - $start }")" "$WORK/job-$name" \
+      >>"$RESULTS/jobs.jsonl" 2>>"$LOG"
+    say "job $name: exit $status, $(awk "BEGIN { print $end - $start }") s"
+    keep
+  done
+}
+
+if wants kernels; then
+  say "11. kernels of the limit, ResNet-50 layer3.5"
+  timeout 60 "$PYTHON" bench/speed_gpu.py --child '{"kind": "kernels", "model":
+    "torchvision.models:resnet50", "layer": "layer3.5", "steps": 5, "device": "cuda",
+    "limits": ["raw", "raw_cudnn_benchmark", "raw_bf16", "raw_optimized_bf16",
+    "raw_optimized_bf16_cudnn_benchmark"]}' >"$RESULTS/kernels.json" 2>>"$LOG"
+  say "kernels: exit $?"
+  keep
+fi
+
+if wants levers; then
+  say "12. levers: cuDNN's benchmark mode, bf16's memory format"
+  timeout 140 "$PYTHON" bench/speed_gpu.py --child "{\"kind\": \"steps\", \"model\":
+    \"torchvision.models:resnet50\", \"layers\": [\"layer3.5\", \"layer1.2\"], \"steps\": 10,
+    \"rounds\": 2, \"device\": \"cuda\", \"steppers\":
+    $("$PYTHON" -c 'import json, sys; sys.path.insert(0, "bench"); import speed_gpu
+print(json.dumps(list(speed_gpu.LEVER_STEPPERS)))')}" >"$RESULTS/levers-resnet50.json" 2>>"$LOG"
+  say "levers: exit $?"
+  keep
+fi
+
+if wants jobs; then
+  say "13. the whole job under each choice"
+  "$PYTHON" - >"$RESULTS/startup.txt" 2>>"$LOG" <<'EOF'
+import subprocess, sys, time
+for name, code in [("python", "pass"), ("import torch", "import torch"),
+                   ("import featscope, torchvision", "import featscope, torchvision"),
+                   ("torch + the CUDA context", "import torch; torch.zeros(1, device='cuda'); "
+                    "torch.cuda.synchronize()")]:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=False)
+    print(f"{name}: {time.perf_counter() - start:.2f} s", flush=True)
+EOF
+  JOB_VARIANTS=("fp32 float32" "fp32-benchmark float32 --cudnn-benchmark on"
+                "bf16 bfloat16" "bf16-contiguous bfloat16 --channels-last off"
+                "bf16-benchmark bfloat16 --cudnn-benchmark on"
+                "bf16-contiguous-benchmark bfloat16 --cudnn-benchmark on --channels-last off")
+  run_jobs
+fi
+
+if wants formats; then
+  say "15. formats: bf16 channels-last or not, batch norms folded"
+  timeout 110 "$PYTHON" bench/speed_gpu.py --child "{\"kind\": \"steps\", \"model\":
+    \"torchvision.models:resnet50\", \"layers\": [\"layer3.5\", \"layer1.2\"], \"steps\": 10,
+    \"rounds\": 2, \"device\": \"cuda\", \"steppers\":
+    $("$PYTHON" -c 'import json, sys; sys.path.insert(0, "bench"); import speed_gpu
+print(json.dumps(list(speed_gpu.FORMAT_STEPPERS)))')}" >"$RESULTS/formats-resnet50.json" 2>>"$LOG"
+  say "formats: exit $?"
+  keep
+fi
+
+if wants jobs-formats; then
+  say "16. the whole job: float32, bf16 in both memory formats"
+  JOB_VARIANTS=("fp32 float32" "bf16-channels-last bfloat16 --channels-last on"
+                "bf16-contiguous bfloat16 --channels-last off")
+  run_jobs
+fi
+
+if wants quality-bf16; then
+  say "14. held-out class images in bfloat16 (Lite0 -> Lite1, default steps)"
+  timeout 100 "$PYTHON" -m bench.quality --device cuda --render lite0 --presets auto \
+    --precision bfloat16 --out "$RESULTS/quality-heldout-bf16" >>"$LOG" 2>&1
+  say "quality-bf16: exit $?"
+  keep
+fi
+
 if wants bench; then
 say "2. bench/speed.py --device cuda --quick"
 timeout 220 "$PYTHON" bench/speed.py --device cuda --quick --results "$WORK/results" \

@@ -38,7 +38,7 @@ from PIL import Image, ImageDraw
 
 import featscope as fs
 from featscope.analysis import metrics
-from featscope.engine import resolve_device
+from featscope.engine import PRECISIONS, resolve_device
 from featscope.files import to_pil
 from featscope.models.imagenet import imagenet_class_names
 
@@ -131,14 +131,15 @@ def measure(model, judge, classes, images, naturals) -> dict:
             **transfer.summary()}
 
 
-def render_preset(model, name: str, classes, steps: int | None, device: str, seed: int = 0):
+def render_preset(model, name: str, classes, steps: int | None, device: str, seed: int = 0,
+                  precision: str = "float32"):
     """Render the classes with a preset or a candidate; (result, seconds)."""
     overrides = dict(CANDIDATES[name]) if name in CANDIDATES else {}
     preset = overrides.pop("preset", "featscope" if name in CANDIDATES else name)
     start = time.perf_counter()
     # The batching plan's default batch size, as a user gets it.
     result = fs.render(model, [fs.class_logit(k) for k in classes], preset=preset, steps=steps,
-                       device=device, seed=seed, **overrides)
+                       device=device, seed=seed, precision=precision, **overrides)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     return result, time.perf_counter() - start
@@ -377,6 +378,8 @@ def main() -> None:
                              "tuning run's quality-results.json, and nothing else")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0, help="the renders' seed")
+    parser.add_argument("--precision", choices=list(PRECISIONS), default="float32",
+                        help="the renders' precision (the judges read them in float32)")
     parser.add_argument("--out", type=Path, default=DOCS)
     parser.add_argument("--transformer", action="store_true",
                         help="compare the transformer recipe with the CNN recipes on the tiny "
@@ -419,11 +422,12 @@ def main() -> None:
                 "steps": args.steps or "each preset's default", "seed": args.seed,
                 "model": MODELS[args.render],
                 "judge": MODELS[args.render if args.judge == "self" else other],
-                "machine": machine}
+                "machine": machine, "precision": args.precision}
     args.out.mkdir(parents=True, exist_ok=True)
     results, rows = {}, {}
     for name in names:
-        result, seconds = render_preset(model, name, classes, args.steps, device, args.seed)
+        result, seconds = render_preset(model, name, classes, args.steps, device, args.seed,
+                                        args.precision)
         model.module.to(device)
         results[name] = {**measure(model, judge, classes, result.images, naturals),
                          "steps": result.recipe.steps, "seconds": seconds,

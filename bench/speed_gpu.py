@@ -8,17 +8,18 @@ are untouched; this writes ``speed-gpu.json`` and ``speed-gpu.md``):
   weights: the timing does not depend on them) and of the embedded EfficientNet-Lite0, at the
   GPU's default batch size for the layer (``default_batch_size``: from its free memory), 224 px:
   the model's own forward to the layer and backward to the input (the limit), the limit as
-  featscope runs the model (batch norms folded), featscope as is (the sync-free step, fused
-  Adam), featscope with ``graphs`` (each step one CUDA graph), and in bfloat16 the limit and
-  featscope with graphs; and the limit and featscope (float32, no graphs) with cuDNN's
-  benchmark mode on. Our step is the ``featscope`` preset's step under transforms (its
-  polish, a cheaper step without transforms, is left out here and counted in the whole job).
-  The limit and ours alternate in rounds in one process; a block of steps is timed between
-  two device synchronizations, after the warm-up and the graph's capture.
+  featscope runs the model (batch norms folded; in bfloat16 also channels-last), featscope as
+  is (the sync-free step, fused Adam) and with ``graphs`` (each step one CUDA graph), in
+  float32 and in bfloat16 (``CORE_STEPPERS``; ``LEVER_STEPPERS`` and ``FORMAT_STEPPERS`` add
+  cuDNN's benchmark mode and bf16's two memory formats). Our step is the ``featscope``
+  preset's step under transforms (its polish, a cheaper step without transforms, is left out
+  here and counted in the whole job). The limit and ours alternate in rounds in one process;
+  a block of steps is timed between two device synchronizations, after the warm-up and the
+  graph's capture.
 - The whole job: ``featscope sheet layer3.5 --units 0:64 --model torchvision.models:resnet50
   --steps 512`` as a fresh process, start-up, model loading, rendering and writing included:
-  with ``--no-graphs``, ``--graphs``, and ``--graphs --precision bfloat16`` (the random weights
-  are drawn anew by each process, so its activations are not compared here).
+  as is (precision auto), in float32 and with ``--graphs`` (the random weights are drawn anew
+  by each process, so its activations are not compared here).
 - bfloat16 against float32 on the embedded model (trained weights): the default recipe's
   final images read by the model in float32 (bf16 must reach what float32 reaches).
 - Lucent on the same models and middle layers, one unit at a time as its users run it, and
@@ -59,12 +60,13 @@ LAYERS = {RESNET: {"early": "layer1.2", "middle": "layer3.5", "late": "layer4.2"
           EMBEDDED: {"early": "_blocks.2", "middle": "_blocks.8", "late": "_blocks.14"}}
 LUCENT_NAMES = {RESNET: "resnet50", EMBEDDED: None}  # torchvision name for lucent_runner
 WHOLE_JOB = ["sheet", "layer3.5", "--units", "0:64", "--model", RESNET, "--steps", "512"]
-VARIANTS = {"graphs": ["--graphs"], "plain": ["--no-graphs"],
-            "graphs_bf16": ["--graphs", "--precision", "bfloat16"]}
+# The whole job as is (precision auto: bfloat16 on GPUs that compute it natively), in
+# float32, and with graphs.
+VARIANTS = {"default": [], "float32": ["--precision", "float32"], "graphs": ["--graphs"]}
 SETTINGS = {  # what a run measures, and the seconds it may take
     "quick": {"layers": ("middle",), "steps": 10, "rounds": 3, "lucent_steps": 128,
               "lucent_channels": 1, "precision_units": 16, "precision_steps": 256,
-              "budget_s": 175, "device": "cuda", "job": {}, "jobs": ("plain",)},
+              "budget_s": 175, "device": "cuda", "job": {}, "jobs": ("default",)},
     "full": {"layers": ("early", "middle", "late"), "steps": 20, "rounds": 5,
              "lucent_steps": 512, "lucent_channels": 2, "precision_units": 64,
              "precision_steps": 256, "budget_s": 470, "device": "cuda", "job": {},
@@ -110,7 +112,8 @@ def _raw_stepper(module: torch.nn.Module, normalization, layer: str, batch: int,
         module, device, [layer], precision=precision,
         fold_example=(lambda: norm(x[:1]).detach()) if fold else None,
         channels_last=(fold and channels_last_helps(device, precision)
-                       if channels_last is None else channels_last)))
+                       if channels_last is None else channels_last),
+        cudnn_benchmark=False))  # (the stepper's own setting, around each run)
 
     def run(steps: int) -> float:
         _sync(device)
@@ -125,12 +128,22 @@ def _raw_stepper(module: torch.nn.Module, normalization, layer: str, batch: int,
 
 
 def _our_stepper(loaded, layer: str, batch: int, channels: int, precision: str, graphs: bool,
-                 device: torch.device, notes: list[str]):
-    """featscope's step (the ``featscope`` preset without its polish) on ``batch`` units."""
+                 device: torch.device, notes: list[str], channels_last: bool | None = None,
+                 benchmark: bool = False):
+    """featscope's step (the ``featscope`` preset without its polish) on ``batch`` units;
+    ``channels_last`` and cuDNN's ``benchmark`` mode in place of featscope's choices
+    (``engine.model``'s ``channels_last_helps`` and ``cudnn_benchmark_helps``; None: its
+    own)."""
+    from unittest import mock
+
     import featscope as fs
+    from featscope.engine import model as search_model
     from featscope.rendering.batch import GRAPH_WARMUP
     objectives = [fs.channel(layer, k % channels) for k in range(batch)]
     skip = GRAPH_WARMUP + 2  # warm-up, the capture, one replay
+    choices = {"cudnn_benchmark_helps": lambda _device: benchmark}
+    if channels_last is not None:
+        choices["channels_last_helps"] = lambda _device, _precision: channels_last
 
     def run(steps: int) -> float:
         marks = {}
@@ -140,7 +153,8 @@ def _our_stepper(loaded, layer: str, batch: int, channels: int, precision: str, 
                 _sync(device)
                 marks[step] = time.perf_counter()
 
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, \
+                mock.patch.multiple(search_model, **choices):
             warnings.simplefilter("always")
             result = fs.render(loaded, objectives, preset="featscope", steps=skip + steps,
                                polish=0.0, device=device, batch_size=batch, precision=precision,
@@ -154,22 +168,51 @@ def _our_stepper(loaded, layer: str, batch: int, channels: int, precision: str, 
 
 # The steppers of a per-step row. Limits: name -> (precision, batch norms folded, channels
 # last (None: featscope's choice), cuDNN's benchmark mode); ours: name -> (precision, graphs,
-# cuDNN's benchmark mode). Each of ours is compared with the limit named beside it.
+# cuDNN's benchmark mode, channels last (None: featscope's choice), the limit it is compared
+# with).
 RAW_STEPPERS = {"raw": ("float32", False, None, False),
                 "raw_optimized": ("float32", True, None, False),
                 "raw_optimized_channels_last": ("float32", True, True, False),
                 "raw_bf16": ("bfloat16", False, None, False),
                 "raw_optimized_bf16": ("bfloat16", True, None, False),
-                "raw_cudnn_benchmark": ("float32", False, None, True)}
-OUR_STEPPERS = {"ours": ("float32", False, False, "raw"),
-                "ours_graphs": ("float32", True, False, "raw"),
-                "ours_graphs_bf16": ("bfloat16", True, False, "raw_bf16"),
-                "ours_cudnn_benchmark": ("float32", False, True, "raw_cudnn_benchmark")}
-# Enough for the per-step target (each of ours beside its limit) and the channels-last lever.
-# (On an H100, 2026-11-27, channels-last made the float32 limit 4-39 % slower at every depth
-# of both models; raw_optimized_bf16 is the bf16 limit as featscope runs it, channels-last.)
-CORE_STEPPERS = ("raw", "raw_optimized", "raw_optimized_channels_last", "raw_bf16",
-                 "raw_optimized_bf16", "ours", "ours_graphs", "ours_graphs_bf16")
+                "raw_optimized_bf16_channels_last": ("bfloat16", True, True, False),
+                "raw_optimized_bf16_contiguous": ("bfloat16", True, False, False),
+                "raw_cudnn_benchmark": ("float32", False, None, True),
+                "raw_bf16_cudnn_benchmark": ("bfloat16", False, None, True),
+                "raw_optimized_bf16_cudnn_benchmark": ("bfloat16", True, None, True)}
+OUR_STEPPERS = {"ours": ("float32", False, False, None, "raw"),
+                "ours_bf16": ("bfloat16", False, False, None, "raw_bf16"),
+                "ours_bf16_channels_last": ("bfloat16", False, False, True, "raw_bf16"),
+                "ours_bf16_contiguous": ("bfloat16", False, False, False, "raw_bf16"),
+                "ours_graphs_bf16_channels_last": ("bfloat16", True, False, True, "raw_bf16"),
+                "ours_graphs": ("float32", True, False, None, "raw"),
+                "ours_graphs_bf16": ("bfloat16", True, False, None, "raw_bf16"),
+                "ours_graphs_bf16_contiguous": ("bfloat16", True, False, False, "raw_bf16"),
+                "ours_cudnn_benchmark": ("float32", False, True, None, "raw_cudnn_benchmark"),
+                "ours_graphs_cudnn_benchmark": ("float32", True, True, None,
+                                                "raw_cudnn_benchmark"),
+                "ours_graphs_bf16_cudnn_benchmark": ("bfloat16", True, True, None,
+                                                     "raw_bf16_cudnn_benchmark"),
+                "ours_graphs_bf16_contiguous_cudnn_benchmark": (
+                    "bfloat16", True, True, False, "raw_bf16_cudnn_benchmark")}
+# Enough for the per-step target: each of ours beside its limit, in both precisions, as a
+# user runs it (no graphs) and with graphs. (On an H100, 2026-11-27: channels-last made the
+# float32 limit 4-39 % slower at every depth of both models, bf16's 14-27 % faster once the
+# batch norms folded; cuDNN's benchmark mode changed no step: LEVER_STEPPERS, FORMAT_STEPPERS.)
+CORE_STEPPERS = ("raw", "raw_optimized", "raw_bf16", "raw_optimized_bf16", "ours",
+                 "ours_graphs", "ours_bf16", "ours_graphs_bf16")
+# bfloat16's memory format with the batch norms folded (and folded float32), each beside the
+# unfolded limit in its precision.
+FORMAT_STEPPERS = ("raw", "raw_optimized", "raw_bf16", "raw_optimized_bf16_channels_last",
+                   "raw_optimized_bf16_contiguous", "ours", "ours_graphs",
+                   "ours_bf16_channels_last", "ours_bf16_contiguous",
+                   "ours_graphs_bf16_channels_last", "ours_graphs_bf16_contiguous")
+# The levers of cuDNN's benchmark mode and of bf16's memory format, each beside its limit.
+LEVER_STEPPERS = ("raw", "raw_bf16", "raw_optimized_bf16", "raw_cudnn_benchmark",
+                  "raw_bf16_cudnn_benchmark", "raw_optimized_bf16_cudnn_benchmark", "ours",
+                  "ours_graphs", "ours_graphs_bf16", "ours_graphs_bf16_contiguous",
+                  "ours_graphs_cudnn_benchmark", "ours_graphs_bf16_cudnn_benchmark",
+                  "ours_graphs_bf16_contiguous_cudnn_benchmark")
 
 
 def case_steps(model: str, layers: list[str], steps: int, rounds: int, device: str,
@@ -195,10 +238,9 @@ def case_steps(model: str, layers: list[str], steps: int, rounds: int, device: s
                        channels, precision, fold, target, context, last), benchmark)
                    for name, (precision, fold, last, benchmark) in RAW_STEPPERS.items()
                    if name in wanted}
-            ours = {name: _cudnn_benchmark(_our_stepper(
-                        loaded, layer, batch, channels, precision, graphs, target, notes),
-                        benchmark)
-                    for name, (precision, graphs, benchmark, _) in OUR_STEPPERS.items()
+            ours = {name: _our_stepper(loaded, layer, batch, channels, precision, graphs,
+                                       target, notes, last, benchmark)
+                    for name, (precision, graphs, benchmark, last, _) in OUR_STEPPERS.items()
                     if name in wanted}
             runs = {**raw, **ours}
             if target.type == "cuda":
@@ -246,7 +288,55 @@ def case_precision(layer: str, channels: list[int], steps: int, device: str) -> 
             "min_ratio": min(ratios) if ratios else None}
 
 
-CASES = {"steps": case_steps, "precision": case_precision}
+def case_kernels(model: str, layer: str, steps: int, device: str,
+                 limits: list[str] | None = None, top: int = 12) -> dict:
+    """Where a step of the limit spends its GPU time: torch.profiler over ``steps`` steps of
+    each limit in ``limits`` (names from RAW_STEPPERS; default: float32, bfloat16 in both
+    memory formats) at the layer's default batch; per limit the device ms per step, the
+    share of convolution kernels and the ``top`` kernels by device time."""
+    from contextlib import ExitStack
+
+    from torch.profiler import ProfilerActivity, profile
+
+    import featscope as fs
+    from featscope.views.selection import layer_features
+    target = torch.device(device)
+    loaded = fs.load_model(model)
+    channels = layer_features(loaded, layer)
+    batch = fs.default_batch_size(loaded, target, 1, [layer])
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA]
+                                           if target.type == "cuda" else [])
+    rows = {}
+    for name in limits or ["raw", "raw_bf16", "raw_optimized_bf16"]:
+        precision, fold, last, benchmark = RAW_STEPPERS[name]
+        with ExitStack() as context:
+            run = _cudnn_benchmark(_raw_stepper(copy.deepcopy(loaded.module),
+                                                loaded.normalization, layer, batch, channels,
+                                                precision, fold, target, context, last),
+                                   benchmark)
+            run(3)  # warm-up
+            with profile(activities=activities) as prof:
+                run(steps)
+        events = list(prof.key_averages())
+        keys = (("self_device_time_total", "self_cuda_time_total") if target.type == "cuda"
+                else ("self_cpu_time_total",))  # (on the CPU: a smoke test of this case)
+
+        def device_ms(event) -> float:
+            key = next((k for k in keys if hasattr(event, k)), None)
+            return getattr(event, key) / 1000 / steps if key else 0.0
+        events = [e for e in events if device_ms(e) > 0]
+        total = sum(device_ms(e) for e in events)
+        conv = sum(device_ms(e) for e in events
+                   if any(k in e.key.lower() for k in ("conv", "gemm", "xmma", "cudnn", "sm90")))
+        rows[name] = {"device_ms_per_step": total, "convolution_share": conv / total if total
+                      else None, "top": [{"kernel": e.key[:120], "ms": device_ms(e),
+                                          "calls": e.count // steps}
+                                         for e in sorted(events, key=device_ms,
+                                                         reverse=True)[:top]]}
+    return {"model": model, "layer": layer, "batch": batch, "steps": steps, "limits": rows}
+
+
+CASES = {"steps": case_steps, "precision": case_precision, "kernels": case_kernels}
 
 
 # ----------------------------------------------------------------------------- orchestration
@@ -345,7 +435,7 @@ def benchmark(mode: str, results: Path, only: list[str] | None = None) -> dict:
         layers = [LAYERS[model][k] for k in settings["layers"]]
         report["steps"] += run_child("steps", budget.limit(150), model=model, layers=layers,
                                      steps=settings["steps"], rounds=settings["rounds"],
-                                     device=device)["rows"]
+                                     device=device, steppers=list(CORE_STEPPERS))["rows"]
 
     def job(name: str) -> None:
         report["whole_job"][name] = whole_job(VARIANTS[name], budget.limit(90), device,
@@ -383,6 +473,10 @@ def _ms(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
+def _times(ratio: float | None) -> str:
+    return "" if ratio is None else f"({ratio:.2f}x)"
+
+
 def markdown(report: dict) -> str:
     m = report["machine"]
     lines = [f"Measured {report['date']} on one {m['gpu']} ({m['memory_gib']:.0f} GiB), torch "
@@ -393,26 +487,21 @@ def markdown(report: dict) -> str:
              "the rounds' ratios to the limit in the same precision.", ""]
     if report["steps"]:
         lines += ["| model | layer | batch | limit | limit, folded | featscope | --graphs | "
-                  "overhead (--graphs) | limit bf16 | --graphs bf16 | overhead bf16 | peak GiB |",
+                  "limit bf16 | limit bf16, folded | featscope bf16 | --graphs bf16 | peak GiB |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in report["steps"]:
             lines.append(
                 f"| {r['model'].split(':')[-1]} | {r['layer']} | {r['batch']} | "
-                f"{_ms(r['raw_ms'])} | {_ms(r['raw_optimized_ms'])} | {_ms(r['ours_ms'])} "
-                f"({r['ours_overhead']:.2f}x) | {_ms(r['ours_graphs_ms'])} | "
-                f"{r['ours_graphs_overhead']:.2f}x | {_ms(r['raw_bf16_ms'])} | "
-                f"{_ms(r['ours_graphs_bf16_ms'])} | {r['ours_graphs_bf16_overhead']:.2f}x | "
-                f"{r['peak_gib']:.1f} |")
-        lines += ["", "Levers on the limit (no graphs): cuDNN's benchmark mode (fastest "
-                      "convolution algorithms timed once per shape) and channels-last memory:"]
-        lines += [f"- {r['model'].split(':')[-1]} {r['layer']}: the limit "
-                  f"{_ms(r['raw_ms'])} ms; with benchmark mode "
-                  f"{_ms(r.get('raw_cudnn_benchmark_ms'))} ms (featscope "
-                  f"{_ms(r.get('ours_cudnn_benchmark_ms'))} ms, without "
-                  f"{_ms(r['ours_ms'])}); folded {_ms(r['raw_optimized_ms'])} ms, folded and "
-                  f"channels-last {_ms(r.get('raw_optimized_channels_last_ms'))} ms; bf16 "
-                  f"{_ms(r.get('raw_bf16_ms'))} ms, folded and channels-last (as featscope runs "
-                  f"bf16) {_ms(r.get('raw_optimized_bf16_ms'))} ms" for r in report["steps"]]
+                f"{_ms(r.get('raw_ms'))} | {_ms(r.get('raw_optimized_ms'))} | "
+                f"{_ms(r.get('ours_ms'))} {_times(r.get('ours_overhead'))} | "
+                f"{_ms(r.get('ours_graphs_ms'))} {_times(r.get('ours_graphs_overhead'))} | "
+                f"{_ms(r.get('raw_bf16_ms'))} | {_ms(r.get('raw_optimized_bf16_ms'))} | "
+                f"{_ms(r.get('ours_bf16_ms'))} {_times(r.get('ours_bf16_overhead'))} | "
+                f"{_ms(r.get('ours_graphs_bf16_ms'))} "
+                f"{_times(r.get('ours_graphs_bf16_overhead'))} | {r['peak_gib']:.1f} |")
+        lines += ["", "Overheads: featscope over the model's own pass (unfolded) in the same "
+                      "precision; \"folded\" is the model as featscope runs it (batch norms "
+                      "folded; bf16 channels-last)."]
     if report["whole_job"]:
         lines += ["", "| the whole job, a fresh process (start-up and model loading "
                       "included) | wall s | rendering s | units per batch |", "|---|---|---|---|"]

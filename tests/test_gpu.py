@@ -66,20 +66,48 @@ def test_a_captured_step_gives_the_plain_steps_values_and_images(precision):
     assert all(psnr(a, b) >= MIN_PSNR_DB for a, b in zip(graphed.images, plain.images))
 
 
-# The embedded model over 24 steps: the captured and the plain search ended 1.2 %, 1.3 % and,
-# with cuDNN in exact float32 and deterministic algorithms, 1.04 % apart on one of 4 units (an
-# H100, 2026-11-27): grid_sample's backward adds atomically, and the search amplifies the last
-# bits. The small net above keeps 1 %; here 3 %.
+# The embedded model: the captured and the plain search drift apart in the last bits
+# (grid_sample's backward adds atomically) and a search amplifies that drift. After 24 steps
+# their objectives were 1.0-1.3 % apart on one of 4 units (an H100, 2026-11-27, also with cuDNN
+# in exact float32 and deterministic algorithms), and the test below passed at 3 % and 25 dB.
+# Earlier in the search the objectives are small and change fast, so they are further apart
+# relatively: after 7 steps 0.02-4.5 % (the same H100, 2026-11-27).
 EMBEDDED_RTOL = 0.03
+EMBEDDED_PSNR_DB = 25.0
 
 
 def test_a_captured_step_on_the_embedded_model(lite0):
     objectives = [fs.channel("_blocks.8", k) for k in range(4)]
-    common = {"steps": 24, "seed": 1, "device": "cuda", "batch_size": 4}
+    common = {"steps": 24, "seed": 1, "device": "cuda", "batch_size": 4,
+              "precision": "float32"}
     graphed = captured(fs.render, lite0, objectives, graphs=True, **common)
     plain = fs.render(lite0, objectives, **common)
-    assert torch.allclose(graphed.final, plain.final, rtol=EMBEDDED_RTOL)
-    assert all(psnr(a, b) >= MIN_PSNR_DB for a, b in zip(graphed.images, plain.images))
+    apart = ((graphed.final - plain.final).abs() / plain.final.abs()).tolist()
+    psnrs = [psnr(a, b) for a, b in zip(graphed.images, plain.images)]
+    assert max(apart) <= EMBEDDED_RTOL, f"objectives apart by {apart}"
+    assert min(psnrs) >= EMBEDDED_PSNR_DB, f"PSNR {psnrs} dB"
+
+
+def test_the_batch_norms_of_resnet50_fold_on_cuda():
+    # Checked in exact float32: with TF32 convolutions the folded layer3 differed from the
+    # original beyond the check's tolerance and nothing was folded on GPUs.
+    torchvision = pytest.importorskip("torchvision")
+    from featscope.engine.fusion import batchnorms_folded
+    from featscope.engine.probing import frozen
+    model = torchvision.models.resnet50().cuda()
+    example = torch.rand(1, 3, 224, 224, device="cuda")
+    tf32 = torch.backends.cudnn.allow_tf32
+    with frozen(model), batchnorms_folded(model, example, ["layer3.5"]) as pairs:
+        assert len(pairs) == 43  # every convolution before layer3.5's output with its norm
+    assert torch.backends.cudnn.allow_tf32 == tf32
+
+
+def test_auto_precision_is_bfloat16_on_gpus_that_compute_it():
+    from featscope.engine import resolve_precision
+    native = torch.cuda.get_device_capability() >= (8, 0)
+    assert resolve_precision("auto", torch.device("cuda")) == (
+        "bfloat16" if native else "float32")
+    assert resolve_precision("float32", torch.device("cuda")) == "float32"
 
 
 @pytest.mark.parametrize("graphs", [False, True])

@@ -74,3 +74,19 @@ def test_batch_size_reaches_the_forward_pass_in_every_command(tmp_path):
     rows = summary(tmp_path)["results"]
     assert [len(r["batch"]) for r in rows] == [3] * 6
     assert rows[0]["batch"] == ["_blocks.3:0", "_blocks.3:1", "_blocks.3:2"]
+
+
+def test_auto_precision_is_keyed_and_reproduced_as_what_it_resolved_to(tmp_path):
+    # Not said: "auto", which is float32 on a CPU; the summary, the results' key and the
+    # reproducing command hold float32, so asking for float32 finds the same result.
+    run("render", "_blocks.3:5", *TINY, "--out", str(tmp_path))
+    written = summary(tmp_path)
+    jsonschema.validate(written, SCHEMA)
+    assert written["settings"]["precision"] == "float32"
+    assert "--precision float32" in written["results"][0]["reproduce"]
+    run("render", "_blocks.3:5", *TINY, "--precision", "float32", "--out", str(tmp_path))
+    assert summary(tmp_path)["resumed"] == 1
+    bad = CliRunner().invoke(app, ["render", "_blocks.3:5", *TINY, "--precision", "half",
+                                   "--out", str(tmp_path)])
+    assert str(bad.exception) == ("unknown --precision 'half'; valid: auto, float32, bfloat16, "
+                                  "float16")  # (featscope's main prints it as one line)

@@ -24,7 +24,7 @@ import typer
 
 from ..atlas.cluster import CLUSTER_HELP, CPU_WORKERS, check_cluster
 from ..engine.layout import ORDERS
-from ..engine.model import PRECISIONS
+from ..engine.model import AUTO_PRECISION, PRECISIONS
 from ..errors import FeatscopeError
 from ..inputs.base import KINDS
 from ..models import DEFAULT_MODEL, MODEL_SPEC_HELP
@@ -85,7 +85,7 @@ class RenderOptions:
     seed: int = 0
     device: str = "auto"
     batch_size: int | None = None
-    precision: str = "float32"
+    precision: str = AUTO_PRECISION
     graphs: bool = GRAPHS_DEFAULT
     warmup: int | None = None
     crops: int | None = None
@@ -102,9 +102,9 @@ class RenderOptions:
         if self.param is not None and self.param not in PARAMETERIZATIONS:
             raise FeatscopeError(f"unknown --param {self.param!r}; valid: "
                                  f"{', '.join(PARAMETERIZATIONS)}")
-        if self.precision not in PRECISIONS:
+        if self.precision not in (AUTO_PRECISION, *PRECISIONS):
             raise FeatscopeError(f"unknown --precision {self.precision!r}; valid: "
-                                 f"{', '.join(PRECISIONS)}")
+                                 f"{', '.join((AUTO_PRECISION, *PRECISIONS))}")
         if self.layout is not None and self.layout.upper() not in ORDERS:
             raise FeatscopeError(f"unknown --layout {self.layout!r}; valid: {', '.join(ORDERS)}")
         if self.prefix_tokens is not None and self.prefix_tokens < 0:
@@ -274,8 +274,9 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
                              "GPU as many as its free memory holds for the layer, at most "
                              "256; on a CPU about one 224 px image)")], None),
     "precision": (Annotated[str, _option(
-        "--precision", help="float32, or bfloat16/float16 autocast for the model (fast on "
-                            "GPUs)")], "float32"),
+        "--precision", help="auto (bfloat16 autocast on CUDA GPUs that compute it natively, "
+                            "Ampere and newer; float32 elsewhere), float32, bfloat16 or "
+                            "float16")], AUTO_PRECISION),
     "graphs": (Annotated[bool, _option(
         "--graphs/--no-graphs", help="run each search step as one CUDA graph (on CUDA; the "
                                      "featscope preset and others whose transforms draw "

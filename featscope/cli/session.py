@@ -25,6 +25,7 @@ from PIL import Image
 
 from ..analysis.examples import Examples, cached_examples, top_examples
 from ..engine.device import resolve_device
+from ..engine.model import resolve_precision
 from ..engine.probing import MODEL_OUTPUT, resolve_layer
 from ..errors import FeatscopeError
 from ..files.images import find_images, load_image, mode_for
@@ -106,6 +107,9 @@ class Job:
         self.accent.check()
         self.examples.check()
         recipes_of(self.rendering.preset, **self.overrides())  # bad values fail before loading
+        # The precision "auto" gives on this job's device: part of its results' key.
+        self.precision = resolve_precision(self.rendering.precision,
+                                           resolve_device(self.rendering.device))
         self.adapted: Adapted = load_adapted(self.model, self.given)
         self.loaded = self.adapted.loaded
         self.kind = self.adapted.kind
@@ -158,7 +162,7 @@ class Job:
             **{name: value for name, value in (("layout", self.rendering.layout),
                                                 ("prefix_tokens", self.rendering.prefix_tokens))
                if value is not None},
-            "precision": self.rendering.precision,
+            "precision": self.precision,
             "spectrum": None if self.rendering.spectrum_from is None else
             [_identity(p) for p in find_images(self.rendering.spectrum_from, recursive=False)],
             "start": _identity(self.accent.from_image), "copies": self.accent.copies,
@@ -241,8 +245,9 @@ class Job:
         args = ["featscope", "render", target, *extra, *_option_args(self.model),
                 *_option_args(self.given), *_option_args(self.rendering, ("device",
                                                                           "batch_size",
-                                                                          "graphs")),
-                *_option_args(self.accent)]
+                                                                          "graphs",
+                                                                          "precision")),
+                "--precision", self.precision, *_option_args(self.accent)]
         return shlex.join([*args, "--out", "reproduced"])
 
     # -- rendering ------------------------------------------------------------------------
@@ -299,7 +304,7 @@ class Job:
         options = self.rendering
         overrides = {k: v for k, v in self.overrides().items() if v is not None}
         return {"preset": options.preset, "seed": options.seed, "device": options.device,
-                "batch_size": options.batch_size, "precision": options.precision,
+                "batch_size": options.batch_size, "precision": self.precision,
                 "graphs": options.graphs,
                 "parameterize": getattr(self.kind, "parameterize", None),
                 "max_norm": self.given.max_norm, "start": start, "spectrum": spectrum,

@@ -8,8 +8,11 @@ of a step of EfficientNet-Lite0 at batch 1 and half of it at batch 8 (bench/spee
 
 Which convolution feeds which norm is read off one forward pass (the norm's input is the very
 tensor the convolution returned), and the folded model must give the probed layers the same
-values as the original on that input, or nothing is folded. The original modules are put back
-when the block ends, so the caller's model is unchanged.
+values as the original on that input, or nothing is folded. That check runs in exact float32
+(TF32 off): PyTorch's default TF32 convolutions on CUDA round each layer to about 1e-3, which
+over ResNet-50's 43 convolutions moved layer3's values beyond the check's tolerance, so on a
+GPU nothing was ever folded (bench/speed_gpu.py's kernel profile, 2026-11-27). The original
+modules are put back when the block ends, so the caller's model is unchanged.
 """
 
 from __future__ import annotations
@@ -38,15 +41,30 @@ def batchnorms_folded(model: nn.Module, example: torch.Tensor,
     ``example`` (B, ...) is one model input; ``layers`` are the probed layer paths, whose values
     must not change (a probed convolution keeps its norm apart, since folding changes its output).
     """
-    pairs, before = _pairs_and_values(model, example, layers)
+    with _exact_float32():
+        pairs, before = _pairs_and_values(model, example, layers)
     originals = _swap(model, pairs)
     try:
-        if pairs and not _same_values(model, example, layers, before):
+        with _exact_float32():
+            same = not pairs or _same_values(model, example, layers, before)
+        if not same:
             _restore(model, originals)
             originals, pairs = {}, []
         yield pairs
     finally:
         _restore(model, originals)
+
+
+@contextmanager
+def _exact_float32() -> Iterator[None]:
+    """Float32 convolutions and matrix products without TF32 inside the block (restored after)."""
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    before = cudnn.allow_tf32, matmul.allow_tf32
+    cudnn.allow_tf32 = matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        cudnn.allow_tf32, matmul.allow_tf32 = before
 
 
 def _pairs_and_values(model: nn.Module, example: torch.Tensor,

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ..engine.device import resolve_device
-from ..engine.model import Precision, check_precision
+from ..engine.model import AUTO_PRECISION, resolve_precision
 from ..errors import FeatscopeError
 from ..files.images import load_image, mode_for
 from ..models import LoadedModel, Normalization, identity_normalization
@@ -77,7 +77,7 @@ def plan_render(model: nn.Module | LoadedModel, objectives: Objective | Sequence
                 stop_early: bool = True, labels: Sequence[str] | None = None,
                 only: Collection[str] | None = None, start: torch.Tensor | None = None,
                 spectrum: torch.Tensor | None = None, diversity_layer: str | None = None,
-                parameterize: Parameterize | None = None, precision: Precision = "float32",
+                parameterize: Parameterize | None = None, precision: str = AUTO_PRECISION,
                 fold_batchnorm: bool = True, retries: int = 3, shrink: float = 4.0,
                 graphs: bool = GRAPHS_DEFAULT, **settings) -> RenderPlan:
     """Check a request and plan it: ``render``'s arguments without its callbacks (see
@@ -91,7 +91,7 @@ def plan_render(model: nn.Module | LoadedModel, objectives: Objective | Sequence
         raise FeatscopeError("nothing to render: give at least one objective")
     loaded = as_loaded(model, input_shape, normalization)
     target = resolve_device(device)
-    check_precision(precision)
+    precision = resolve_precision(precision, target)
     check_preset(preset)
     check_batch_size(batch_size)
     overrides = {"steps": steps, "lr": lr, "param": param, "size": size,
@@ -142,7 +142,7 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
            only: Collection[str] | None = None,
            start: torch.Tensor | None = None, spectrum: torch.Tensor | None = None,
            diversity_layer: str | None = None, parameterize: Parameterize | None = None,
-           precision: Precision = "float32", fold_batchnorm: bool = True,
+           precision: str = AUTO_PRECISION, fold_batchnorm: bool = True,
            retries: int = 3, shrink: float = 4.0, graphs: bool = GRAPHS_DEFAULT,
            **settings) -> RenderResult:
     """Search for the input that maximizes each objective: one image (unit) per objective.
@@ -165,13 +165,14 @@ def render(model: nn.Module | LoadedModel, objectives: Objective | Sequence[Obje
     (3, S, S). ``diversity_layer``: where diversity compares images (default: each
     objective's own layer). ``parameterize`` replaces the raw-tensor search space of
     non-image inputs (see ``featscope.inputs``). ``precision="bfloat16"``/``"float16"``
-    runs the model under autocast, which is much faster on GPUs; the search stays in
-    float32. ``fold_batchnorm``: batch norms that directly follow a convolution are folded
-    into it for the search (same values, less work per step). ``graphs``: each search step
-    captured once as a CUDA graph and replayed (on CUDA, for recipes whose transforms draw
-    ahead: ``featscope`` and the others without Lucid's chained transforms; elsewhere the same
-    step runs uncaptured), which removes the per-step launch cost; images as without it, to
-    float rounding (default: ``batch.GRAPHS_DEFAULT``).
+    runs the model under autocast, which is faster on GPUs; the search stays in float32.
+    ``"auto"`` (the default): bfloat16 on CUDA GPUs with native bfloat16, float32 elsewhere
+    (``engine.model.resolve_precision``). ``fold_batchnorm``: batch norms that directly
+    follow a convolution are folded into it for the search (same values, less work per
+    step). ``graphs``: each search step captured once as a CUDA graph and replayed (on CUDA,
+    for recipes whose transforms draw ahead: ``featscope`` and the others without Lucid's
+    chained transforms; elsewhere the same step runs uncaptured), which removes the per-step
+    launch cost; images as without it, to float rounding (default: ``batch.GRAPHS_DEFAULT``).
     ``on_batch(units)`` is called with each finished batch; ``labels`` name the units (they
     must be distinct); ``only`` renders just the units with these labels (seeds and copies
     still count the whole request), and the result holds just those. A unit whose search

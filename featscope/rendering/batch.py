@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from ..engine.gradient import GradientSearch, OptimizerFactory
-from ..engine.model import Precision, SearchModel, channels_last_helps
+from ..engine.model import Precision, SearchModel
 from ..errors import FeatscopeError
 from ..models import LoadedModel
 from ..objectives.base import IMAGE, Objective
@@ -76,7 +76,7 @@ def render_batch(loaded: LoadedModel, batch: Batch, objectives: list[Objective],
     with SearchModel(loaded.module, device, layers, precision=settings.precision,
                      stop_early=settings.stop_early,
                      fold_example=pipe.example if settings.fold_batchnorm else None,
-                     channels_last=image_input and channels_last_helps(device, settings.precision),
+                     channels_last=None if image_input else False,
                      warmup=recipe.warmup > 0) as model:
         objective = BatchObjective(pipe, model, objectives, watch_image=recipe.transparency)
         start = objective.scores(augment=False)

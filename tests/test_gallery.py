@@ -6,15 +6,24 @@ import json
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import unquote, urlparse
 
+import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageFont
 from skimage import data
 
+import featscope as fs
+import featscope.cli.gallery as gallery_cli
+from featscope.analysis import Example, Examples, trace_routes
 from featscope.drawing.grid import label_height
+from featscope.files.images import load_folder, load_image
+from featscope.views.gallery import ANOTHER_ROUTE, BADGE
 
 from .test_cli import assert_clear_error, featscope
+from .test_routes import IDENTITY, Routed, smooth_images
 
 TINY = ["--steps", "4", "--size", "64"]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -79,7 +88,8 @@ def test_every_gallery_link_resolves_to_a_file(site):
     for expected in ("featscope render _blocks.8:1 --steps 4", "<svg", "Dataset examples",
                      "best natural image", "\"steps\": 4"):
         assert expected in unit
-    assert len([l for l in local_links(site / "units/_blocks.8/1.html") if "examples/" in l]) == 4
+    assert len([link for link in local_links(site / "units/_blocks.8/1.html")
+                if "examples/" in link]) == 4
 
 
 def test_gallery_overview_has_a_row_per_layer_and_no_empty_columns(site):
@@ -151,6 +161,93 @@ def test_classes_sheet_is_labelled_with_names_and_probabilities(tmp_path, images
 ])
 def test_unit_commands_give_clear_errors(tmp_path, args, fragments):
     assert_clear_error(featscope(*args, "--out", str(tmp_path)), *fragments)
+
+
+def routed_units() -> Routed:
+    """A ``--model`` factory: test_routes' fooled model, except that its unit 1 does not read
+    the stripe detector. A search for unit 0 follows the stripes, a route no natural image
+    takes; one for unit 1 follows the natural features, as its top natural images do."""
+    model = Routed(fooled=True)
+    with torch.no_grad():
+        model.unit.weight[1, 8:] = 0.0
+    return model
+
+
+ROUTED = ["gallery", "--model", "tests.test_gallery:routed_units", "--layers", "unit",
+          "--per-layer", "2"]
+
+
+def smooth_photos(folder: Path, count: int) -> Path:
+    """``count`` smooth random 32 px images (test_routes' natural images) as PNG files."""
+    folder.mkdir()
+    for i, image in enumerate(smooth_images(count, seed=1)):
+        array = (image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        Image.fromarray(array).save(folder / f"{i:02d}.png")
+    return folder
+
+
+def test_gallery_shows_the_route_check_and_flags_only_the_unit_that_leaves_it(tmp_path):
+    photos, out = smooth_photos(tmp_path / "photos", 24), tmp_path / "gallery"
+    run = featscope(*ROUTED, "--images", str(photos), "--top-k", "3", "--steps", "128",
+                    "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    assert ("route check: 1 of 2 visualizations travel another route than their unit's top "
+            "natural images (unit:0)") in run.stderr
+    # The same routes as trace_routes on the rendered images and the natural images gives.
+    rows = json.loads((out / "summary.json").read_text())["results"]
+    model = fs.LoadedModel(routed_units(), "routed", (3, 32, 32), IDENTITY)
+    fooled, honest = trace_routes(model, [fs.channel("unit", 0), fs.channel("unit", 1)],
+                                  torch.stack([load_image(out / row["image"]) for row in rows]),
+                                  load_folder(photos))
+    assert fooled.flagged and not honest.flagged  # the premise
+    pages = [html.unescape((out / "units" / "unit" / f"{k}.html").read_text()) for k in (0, 1)]
+    for page, route in zip(pages, (fooled, honest)):
+        assert "Route check" in page and f"agreement {route.agreement:.2f}" in page
+        assert "under random transforms" in page  # beside the activation on the image itself
+        assert 'aria-label="similarity to the top natural images, layer by layer"' in page
+        for layer in ("stripes", "stem", "natural", "hidden"):
+            assert f"<tr><td>{layer}</td>" in page
+    assert f"This visualization {ANOTHER_ROUTE}" in pages[0] and 'class="flag"' in pages[0]
+    assert ANOTHER_ROUTE not in pages[1] and 'class="flag"' not in pages[1]
+    assert "Travels with its top natural images" in pages[1]
+    layer = html.unescape((out / "layers" / "unit.html").read_text())
+    cells = layer.split('<a class="cell')[1:]
+    assert cells[0].startswith(' flagged"') and BADGE in cells[0]
+    assert cells[1].startswith('"') and BADGE not in cells[1]
+    assert "1 of 2 checked units flagged" in layer
+
+
+def test_gallery_without_enough_natural_images_has_no_route_check(tmp_path):
+    photos = smooth_photos(tmp_path / "photos", 3)
+    for extra, note in ([], None), (["--images", str(photos)], (
+            "route check skipped: it needs at least 4 natural images in --images (found 3)")):
+        out = tmp_path / f"gallery{len(extra)}"
+        run = featscope(*ROUTED, *extra, "--steps", "4", "--out", str(out))
+        assert run.returncode == 0, run.stderr
+        assert "Traceback" not in run.stderr
+        assert (note in run.stderr) if note else "route check" not in run.stderr
+        for page in [out / "layers" / "unit.html", *(out / "units" / "unit").glob("*.html")]:
+            text = page.read_text()
+            assert "Route check" not in text and BADGE not in text, page
+        assert ("Dataset examples" in (out / "units" / "unit" / "0.html").read_text()) == \
+            bool(extra)
+
+
+def test_route_check_samples_a_large_folder_keeping_every_units_examples(tmp_path,
+                                                                           monkeypatch):
+    photos = smooth_photos(tmp_path / "photos", 24)
+    (photos / "broken.png").write_bytes(b"not a png")
+    monkeypatch.setattr(gallery_cli, "ROUTE_IMAGES", 4)
+    files = sorted(photos.glob("*.png"))
+    found = Examples({"unit:0": [Example(str(files[5]), 1.0, (0, 0, 32, 32))],
+                      "unit:1": [Example(str(files[7]), 1.0, (0, 0, 32, 32))]}, 24,
+                     [(str(photos / "broken.png"), "UnidentifiedImageError")])
+    job = SimpleNamespace(found=found, examples=SimpleNamespace(images=photos))
+    paths, readable = gallery_cli._route_images(job)
+    assert readable == 24  # the unreadable file left out
+    # 4 spread from the first to the last (0, 8, 15, 23) and the two units' examples.
+    assert [p.name for p in paths] == ["00.png", "05.png", "07.png", "08.png", "15.png",
+                                       "23.png"]
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -1,12 +1,24 @@
-"""The gallery writer alone: pagination, lazy thumbnails and keyboard links, without rendering."""
+"""The gallery writer alone: pagination, lazy thumbnails, keyboard links and the route check,
+without rendering."""
 
+import re
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 import featscope.views.gallery as gallery
-from featscope.views.gallery import LayerEntry, UnitEntry, curve_svg, write_gallery
+from featscope.analysis import Route
+from featscope.views.gallery import (
+    ANOTHER_ROUTE,
+    BADGE,
+    LayerEntry,
+    UnitEntry,
+    curve_svg,
+    route_svg,
+    write_gallery,
+)
 
 from .test_gallery import local_links
 
@@ -54,3 +66,59 @@ def test_curve_svg_scales_to_the_values():
 @pytest.mark.parametrize("history", [[1.0], [2.0, 2.0]])
 def test_curve_svg_handles_flat_and_single_step_curves(history):
     assert "NaN" not in curve_svg(history) and "inf" not in curve_svg(history)
+
+
+def route(last: float) -> Route:
+    """A route over 8 layers (two of them near the unit) whose visualization is at ``last``
+    (0: like unrelated images, 1: like the top images) in the last two and at 1 before;
+    ``last`` None: the top images are no more alike than unrelated ones there."""
+    top = torch.tensor([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+    unrelated = torch.full((8,), 0.1)
+    visualization = top.clone()
+    if last is None:
+        top[-2:] = unrelated[-2:]
+    else:
+        visualization[-2:] = unrelated[-2:] + last * (top[-2:] - unrelated[-2:])
+    return Route(("<stem>", *(f"_blocks.{i}" for i in range(7))), visualization, top, unrelated)
+
+
+def test_unit_and_layer_pages_show_the_route_check(tmp_path):
+    (tmp_path / "img").mkdir()
+    units = [unit(tmp_path / "img", f"conv:{k}", k + 1) for k in range(4)]
+    units[0].route, units[1].route, units[2].route = route(0.2), route(0.9), route(None)
+    units[0].objective_transformed = 0.5
+    out = tmp_path / "site"
+    write_gallery(out, [LayerEntry("conv", "Conv2d, output (4, 8, 8)", units)], title="test",
+                  settings={})
+    pages = [(out / "units" / "conv" / f"{k}.html").read_text() for k in range(4)]
+    assert all("Route check" in page for page in pages[:3]) and "Route check" not in pages[3]
+    assert [f"This visualization {ANOTHER_ROUTE}" in page for page in pages] == [
+        True, False, False, False]
+    assert "agreement 0.20, below 0.5" in pages[0] and "agreement 0.90 (flagged below 0.5)" in \
+        pages[1] and "No verdict" in pages[2] and "no verdict" in pages[2]
+    # Layer names are escaped, in the plot and in the table.
+    assert "<stem>" not in pages[0] and "<tr><td>&lt;stem&gt;</td>" in pages[0]
+    assert "under random transforms</td><td>0.5</td>" in pages[0]
+    assert "under random transforms" not in pages[1]
+    layer = (out / "layers" / "conv.html").read_text()
+    assert layer.count(BADGE) == 2  # the flagged unit's cell and the line that explains it
+    assert re.search(r'<a class="cell flagged" href="../units/conv/0.html">.*?' + BADGE, layer)
+    assert layer.count('class="cell flagged"') == 1
+    assert "1 of 3 checked units flagged" in layer
+    for page in [out / "index.html", *out.rglob("*.html")]:
+        for link in local_links(page):
+            assert (page.parent / link).is_file(), f"{page}: broken link {link}"
+
+
+def test_route_svg_plots_every_layer_and_shades_those_near_the_unit():
+    svg = route_svg(route(0.2), width=480, height=170)
+    assert svg.startswith("<svg") and svg.endswith("</svg>") and "nan" not in svg.lower()
+    lines = re.findall(r'<polyline [^>]*points="([^"]*)"', svg)
+    assert len(lines) == 3 and all(len(points.split()) == 8 for points in lines)
+    # 8 layers over x 28..452 (a step of 424 / 7); the last two shaded, from half a step before.
+    shade = re.search(r'<rect x="([\d.]+)" y="28" width="([\d.]+)"', svg)
+    assert float(shade[1]) == pytest.approx(28 + 424 * 5.5 / 7, abs=0.1)
+    assert float(shade[1]) + float(shade[2]) == pytest.approx(452, abs=0.1)
+    one = route_svg(Route(("a",), torch.tensor([0.5]), torch.tensor([0.6]),
+                          torch.tensor([0.1])))
+    assert "nan" not in one.lower() and 'cx="240.0"' in one  # a single layer: in the middle

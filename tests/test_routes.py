@@ -125,6 +125,17 @@ def test_the_route_check_flags_the_fooled_unit_and_only_it(fooled):
         assert all(r.agreement > 0.9 for r in routes)
 
 
+def test_routes_scored_in_their_own_pass_equal_those_given_scores():
+    # Without scores= the pass that reads the natural images' paths scores them too; the
+    # routes are those given natural_scores' values (different units: different top images).
+    model, units = loaded(True), [fs.channel("unit", k) for k in range(4)]
+    images = torch.stack(NATURALS[:4]).flip(-1)
+    own = trace_routes(model, units, images, NATURALS)
+    given = trace_routes(model, units, images, NATURALS,
+                         scores=natural_scores(model, units, NATURALS))
+    assert [r.to_dict() for r in own] == [r.to_dict() for r in given]
+
+
 def test_a_route_places_the_visualization_between_the_two_references():
     route = Route(("a", "b", "c", "d"), visualization=torch.tensor([0.2, 0.9, 0.5, 0.3]),
                   top=torch.tensor([0.6, 0.8, 0.5, 0.7]),

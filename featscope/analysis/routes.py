@@ -43,7 +43,7 @@ from ..files.images import fit
 from ..models import LoadedModel
 from ..objectives.base import Objective
 from ..objectives.binding import bind_objectives
-from .metrics import natural_scores, probed_batches
+from .metrics import probed_batches
 
 TOP = 5  # top natural images per unit (and as many unrelated ones)
 MIN_NATURALS = 4  # natural images the check needs at least (2 top, 2 unrelated)
@@ -69,10 +69,15 @@ class Route:
         return torch.where(span > 1e-6, value, torch.full_like(value, float("nan")))
 
     @property
+    def near(self) -> int:
+        """How many of the layers nearest the unit ``agreement`` averages over: the last
+        quarter of the path, at least its last layer."""
+        return max(1, len(self.layers) // 4)
+
+    @property
     def agreement(self) -> float:
-        """The mean score over the quarter of the path nearest the unit (at least its last
-        layer; NaN if none tells)."""
-        near = self.score[-max(1, len(self.layers) // 4):]
+        """The mean score over the ``near`` layers (NaN if none tells)."""
+        near = self.score[-self.near:]
         near = near[~near.isnan()]
         return float(near.mean()) if len(near) else float("nan")
 
@@ -88,6 +93,23 @@ class Route:
                 "unrelated": numbers(self.unrelated),
                 "agreement": None if self.agreement != self.agreement
                 else round(self.agreement, 4), "flagged": self.flagged}
+
+
+def skipped_note(count: int, source: str) -> str:
+    """The line that says the route check did not run: ``count`` natural images, from
+    ``source`` (e.g. "--natural"), are fewer than it needs."""
+    return (f"route check skipped: it needs at least {MIN_NATURALS} natural images in {source} "
+            f"(found {count})")
+
+
+def flagged_note(names: Sequence[str], routes: Sequence[Route], named: int = 8) -> str:
+    """The line that sums up the routes of the visualizations ``names``: how many take another
+    route than their unit's top natural images (the first ``named`` of them by name)."""
+    flagged = [name for name, route in zip(names, routes) if route.flagged]
+    listed = f" ({', '.join(flagged[:named])}{', ...' if len(flagged) > named else ''})" \
+        if flagged else ""
+    return (f"route check: {len(flagged)} of {len(routes)} visualizations travel another route "
+            f"than their unit's top natural images{listed}")
 
 
 def path_layers(infos: Sequence[LayerInfo], objective: Objective) -> list[str]:
@@ -106,14 +128,21 @@ def path_layers(infos: Sequence[LayerInfo], objective: Objective) -> list[str]:
 
 
 def _pooled(model: LoadedModel, images: torch.Tensor, layers: Sequence[str],
-            infos: dict[str, LayerInfo]) -> dict[str, torch.Tensor]:
-    """{layer: (N, C)} each image's feature map averaged over its positions."""
+            infos: dict[str, LayerInfo], objectives: Sequence[Objective] = ()
+            ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+    """{layer: (N, C)} each image's feature map averaged over its positions, and, from the
+    same pass, (U, N) each of the (bound) ``objectives`` on each image (None without them)."""
+    read = sorted(set(layers).union(*(objective.layers for objective in objectives)))
     parts: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
-    for _, acts in probed_batches(model, images, layers):
+    scored: list[torch.Tensor] = []  # (U, B) per batch
+    for _, acts in probed_batches(model, images, read):
         for name in layers:
             fmap = infos[name].layout().feature_map(acts[name]).float()  # (B, C, *S)
             parts[name].append(fmap.flatten(2).mean(2).cpu() if fmap.dim() > 2 else fmap.cpu())
-    return {name: torch.cat(values) for name, values in parts.items()}
+        if objectives:
+            scored.append(torch.stack([o.score(acts).float().cpu() for o in objectives]))
+    pooled = {name: torch.cat(values) for name, values in parts.items()}
+    return pooled, (torch.cat(scored, 1) if scored else None)
 
 
 def _cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -126,7 +155,8 @@ def trace_routes(model: LoadedModel, objectives: Sequence[Objective], images: to
                  scores: torch.Tensor | None = None) -> list[Route]:
     """The route of visualization i (``images`` (B, C, H, W) in [0, 1]) against the top
     natural images of ``objectives[i]``, among ``naturals`` ((C, H, W) images of any size;
-    ``scores``: their ``natural_scores`` when already computed). Needs at least
+    ``scores``: their (U, N) ``natural_scores`` when already computed, else the one pass that
+    reads their paths scores them). Needs at least
     ``MIN_NATURALS`` natural images; ``top`` shrinks to half of them where there are fewer
     than 2 × ``top``."""
     if len(objectives) != images.shape[0]:
@@ -143,10 +173,11 @@ def trace_routes(model: LoadedModel, objectives: Sequence[Objective], images: to
     layers = sorted(set().union(*paths), key=[info.name for info in infos].index)
     size = tuple(model.input_shape[1:])
     stack = torch.stack([fit(n, size) for n in naturals])  # (N, C, H, W)
-    if scores is None:
-        scores = natural_scores(model, objectives, stack)  # (U, N)
-    natural = _pooled(model, stack, layers, by_name)
-    drawn = _pooled(model, images, layers, by_name)
+    # Without ``scores``, the pass that pools the natural images scores them too.
+    natural, scored = _pooled(model, stack, layers, by_name, () if scores is not None
+                              else objectives)
+    scores = scores if scores is not None else scored  # (U, N)
+    drawn, _ = _pooled(model, images, layers, by_name)
     centre = {name: natural[name].mean(0) for name in layers}
     routes = []
     for i, (objective, path) in enumerate(zip(objectives, paths)):

@@ -10,7 +10,7 @@ import torch
 import typer
 
 from ..analysis.metrics import activation_ratio, natural_scores, robustness, transferability
-from ..analysis.routes import MIN_NATURALS, trace_routes
+from ..analysis.routes import MIN_NATURALS, flagged_note, skipped_note, trace_routes
 from ..engine.device import resolve_device
 from ..errors import FeatscopeError
 from ..files.images import load_folder, load_image, mode_for
@@ -92,14 +92,9 @@ def evaluate_command(
             metrics["route_agreement"] = [route.agreement for route in routes]
             for row, route in zip(rows, routes):
                 row["route"] = route.to_dict()
-            flagged = [row["target"] for row, route in zip(rows, routes) if route.flagged]
-            log(f"route check: {len(flagged)} of {len(rows)} visualizations travel another "
-                "route than their unit's top natural images"
-                + (f" ({', '.join(flagged[:8])}{', ...' if len(flagged) > 8 else ''})"
-                   if flagged else ""))
+            log(flagged_note([row["target"] for row in rows], routes))
         else:
-            log(f"route check skipped: it needs at least {MIN_NATURALS} natural images in "
-                f"--natural (found {len(naturals)})")
+            log(skipped_note(len(naturals), "--natural"))
     if judge is not None:
         classes = [o.k if isinstance(o, ClassLogit) else None for o in objectives]
         if not any(c is not None for c in classes):

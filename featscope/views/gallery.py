@@ -9,7 +9,8 @@ Layout of ``OUT``::
 
     index.html
     layers/LAYER[-pN].html          one page per PAGE_SIZE units
-    units/LAYER/UNIT.html           visualization, curve, dataset examples, settings, command
+    units/LAYER/UNIT.html           visualization, curve, dataset examples, route check,
+                                    settings, command
     thumbs/LAYER/UNIT.png           small copies for the layer grids
     examples/LAYER/UNIT-R[-crop].png   dataset examples (whole image and crop)
     cache/KEY/...                   the rendered images themselves (see ``cache``)
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,12 +29,15 @@ from pathlib import Path
 from PIL import Image
 
 from ..analysis.examples import Example, crop
+from ..analysis.routes import FLAG_BELOW, Route
 from ..files.images import load_prepared
 from ..files.writing import file_stems, save_png, write_text
 
 PAGE_SIZE = 200  # units per layer page
 THUMB = 112  # px, side of a thumbnail in a layer grid
 EXAMPLE_THUMB = 96  # px, side of a dataset example
+ANOTHER_ROUTE = "takes another route than its top natural images"  # a flagged unit
+BADGE = "⚑ route"  # marks a flagged unit in its layer's grid
 
 
 @dataclass
@@ -48,6 +53,8 @@ class UnitEntry:
     examples: list[Example] = field(default_factory=list)
     ratio: float | None = None  # activation over the best natural image's (when that is > 0)
     zero_gradient: bool = False
+    objective_transformed: float | None = None  # under the search's random transforms
+    route: Route | None = None  # its path against its top natural images' (the route check)
 
 
 @dataclass
@@ -72,7 +79,10 @@ nav{display:flex;gap:14px;flex-wrap:wrap;margin:6px 0 14px;color:#666}
 .example img{width:96px;height:96px;display:block}
 pre{background:#fff;border:1px solid #ddd;padding:8px;overflow:auto;font-size:12px}
 pre.command{white-space:pre-wrap;word-break:break-all}
-table{border-collapse:collapse}td{padding:1px 10px 1px 0}.muted{color:#777}
+table{border-collapse:collapse}td,th{padding:1px 10px 1px 0;text-align:left}.muted{color:#777}
+.flag{color:#b31d28;font-weight:bold}.cell.flagged{border-color:#d73a49}
+.badge{display:inline-block;background:#d73a49;color:#fff;border-radius:3px;padding:0 3px;
+font-size:11px;margin-left:3px}
 """
 
 # Links carry data-keys="KEY ..."; the script follows the link whose key was pressed.
@@ -248,16 +258,34 @@ def _layer_html(site: Site, position: int, number: int, title: str) -> str:
         thumb = _img(site.rel(site.thumb(layer.name, i), page), f"unit {unit.label}",
                      f' loading="lazy" width="{THUMB}" height="{THUMB}"')
         href = html.escape(site.rel(site.unit_page(layer.name, i), page))
-        cells.append(f'<a class="cell" href="{href}">{thumb}'
-                     f"{html.escape(unit.label)} · {unit.objective:.3g}{ratio}</a>")
+        flagged = unit.route is not None and unit.route.flagged
+        badge = (f'<span class="badge" title="{ANOTHER_ROUTE} (agreement '
+                 f'{unit.route.agreement:.2f})">{BADGE}</span>' if flagged else "")
+        cells.append(f'<a class="cell{" flagged" if flagged else ""}" href="{href}">{thumb}'
+                     f"{html.escape(unit.label)} · {unit.objective:.3g}{ratio}{badge}</a>")
     legend = "unit · activation reached" + (" · ratio to best image"
                                             if any(u.examples for u in layer.units) else "")
     body = (f"<nav>{' '.join(n for n in nav if n)}</nav>"
             f"<h1>{html.escape(layer.name or 'output')}</h1>"
             f"<p class=\"muted\">{html.escape(layer.description)} · {len(layer.units)} units · "
-            f"label: {legend}</p>"
+            f"label: {legend}</p>{_routes_line(layer)}"
             f"<p>{pager}</p><div class=\"grid\">{''.join(cells)}</div><p>{pager}</p>")
     return _page(f"{layer.name} — {title}", body)
+
+
+def _routes_line(layer: LayerEntry) -> str:
+    """The layer page's line on the route check of its units ("" where none was checked)."""
+    checked = [unit.route for unit in layer.units if unit.route is not None]
+    if not checked:
+        return ""
+    flagged = sum(route.flagged for route in checked)
+    if not flagged:
+        return (f"<p>Route check: none of the {len(checked)} checked units flagged: no "
+                "visualization takes another route than its unit's top natural images.</p>")
+    return (f'<p>Route check: <span class="flag">{flagged} of {len(checked)} checked units '
+            f'flagged</span> <span class="badge">{BADGE}</span>: their visualizations take '
+            "another route through the network than their units' top natural images; distrust "
+            "them.</p>")
 
 
 def curve_svg(history: Sequence[float], reference: float | None = None, width: int = 480,
@@ -293,6 +321,98 @@ def curve_svg(history: Sequence[float], reference: float | None = None, width: i
     return "".join(parts)
 
 
+ROUTE_SERIES = (  # (what, its colour, its dash) in a route's plot and table
+    ("visualization", "#1f6feb", ""),
+    ("top images", "#2da44e", "4 3"),
+    ("unrelated", "#8c959f", "2 3"),
+)
+
+
+def _route_lines(route: Route) -> list[list[float]]:
+    """The (L,) similarities of ``ROUTE_SERIES``, in its order."""
+    return [route.visualization.tolist(), route.top.tolist(), route.unrelated.tolist()]
+
+
+def route_svg(route: Route, width: int = 480, height: int = 170) -> str:
+    """An inline SVG line plot of a route over its layers (low to high): the visualization's
+    mean similarity to its unit's top natural images, the top images' to each other (the same
+    route) and unrelated images' to them (another route); the layers that ``agreement``
+    averages over are shaded."""
+    lines = _route_lines(route)
+    count = len(route.layers)
+    low = min(0.0, *(v for line in lines for v in line))
+    high = max(1.0, *(v for line in lines for v in line))
+    pad = 28
+
+    def x(i: float) -> float:
+        return pad + (width - 2 * pad) * (i / (count - 1) if count > 1 else 0.5)
+
+    def y(value: float) -> float:
+        return height - pad - (height - 2 * pad) * (value - low) / (high - low)
+
+    shade = max(pad, x(count - route.near) - (width - 2 * pad) / max(1, count - 1) / 2)
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+              'role="img" aria-label="similarity to the top natural images, layer by layer">'),
+             f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fff" stroke="#ddd"/>',
+             (f'<rect x="{shade:.1f}" y="{pad}" width="{width - pad - shade:.1f}" '
+              f'height="{height - 2 * pad}" fill="#f3f0e0"/>'),
+             (f'<text x="{width - pad}" y="{pad + 12}" font-size="11" text-anchor="end" '
+              'fill="#777">agreement</text>'),
+             (f'<line x1="{pad}" x2="{width - pad}" y1="{y(0.0):.1f}" y2="{y(0.0):.1f}" '
+              'stroke="#ccc"/>')]
+    for n, ((what, colour, dash), line) in enumerate(zip(ROUTE_SERIES, lines)):
+        style = f' stroke-dasharray="{dash}"' if dash else ""
+        points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(line))
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5"{style} '
+                     f'points="{points}"/>')
+        parts += [f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5" fill="{colour}"><title>'
+                  f"{html.escape(name)}: {what} {v:.3f}</title></circle>"
+                  for i, (name, v) in enumerate(zip(route.layers, line))]
+        parts.append(f'<text x="{pad + 110 * n}" y="16" font-size="11" fill="{colour}">'
+                     f"— {what}</text>")
+    first, last = html.escape(route.layers[0]), html.escape(route.layers[-1])
+    parts += [f'<text x="{pad}" y="{height - 8}" font-size="11">{first}</text>',
+              f'<text x="4" y="{pad + 4}" font-size="11">{high:.2g}</text>',
+              f'<text x="4" y="{height - pad + 4}" font-size="11">{low:.2g}</text>']
+    if low < 0:
+        parts.append(f'<text x="4" y="{y(0.0) + 4:.1f}" font-size="11">0</text>')
+    if count > 1:
+        parts.append(f'<text x="{width - pad}" y="{height - 8}" font-size="11" '
+                     f'text-anchor="end">{last}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _route_html(route: Route) -> str:
+    """A unit page's route check: the verdict, the route's plot and its numbers per layer."""
+    agreement = route.agreement
+    if route.flagged:
+        verdict = (f'<p class="flag">⚑ This visualization {ANOTHER_ROUTE}: agreement '
+                   f"{agreement:.2f}, below {FLAG_BELOW:g}.</p>")
+    elif math.isnan(agreement):
+        verdict = ("<p>No verdict: near the unit, its top natural images are no more alike "
+                   "than unrelated images are to them.</p>")
+    else:
+        verdict = (f"<p>Travels with its top natural images: agreement {agreement:.2f} "
+                   f"(flagged below {FLAG_BELOW:g}).</p>")
+    explain = ('<p class="muted">Layer by layer up to the unit (low to high), each image as its '
+               "feature map averaged over positions: the visualization's mean similarity to "
+               "the unit's top natural images, against how alike the top images are (the same "
+               "route) and how alike unrelated images are to them (another route). The "
+               "agreement places the visualization between the two (0: like unrelated images, "
+               "1: like the top images) over the shaded layers nearest the unit.</p>")
+    heads = "".join(f"<th>{what}</th>" for what, _, _ in ROUTE_SERIES)
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td>"
+        + "".join(f"<td>{v:.3f}</td>" for v in values)
+        + f"<td>{'–' if math.isnan(score) else f'{score:.2f}'}</td></tr>"
+        for name, *values, score in zip(route.layers, *_route_lines(route),
+                                        route.score.tolist()))
+    table = (f"<details><summary>Per layer</summary><table><tr><th>layer</th>{heads}"
+             f"<th>score</th></tr>{rows}</table></details>")
+    return f'<h2 id="route">Route check</h2>{verdict}{explain}{route_svg(route)}{table}'
+
+
 def _unit_html(site: Site, position: int, i: int, title: str) -> str:
     layer = site.layers[position]
     unit = layer.units[i]
@@ -314,20 +434,29 @@ def _unit_html(site: Site, position: int, i: int, title: str) -> str:
     best = unit.examples[0].activation if unit.examples else None
     facts = [("target", unit.target), ("activation reached", f"{unit.objective:.4g}"),
              ("at the start", f"{unit.objective_initial:.4g}")]
+    if unit.objective_transformed is not None:
+        facts.append(("under random transforms", f"{unit.objective_transformed:.4g}"))
     if best is not None:
         facts.append(("best natural image", f"{best:.4g}"))
     if unit.ratio is not None:
         facts.append(("ratio to best image", f"{unit.ratio:.3g}×"))
+    if unit.route is not None:
+        agreement = unit.route.agreement
+        facts.append(("route agreement", "no verdict" if math.isnan(agreement) else
+                      f"{agreement:.2f}" + (" (flagged)" if unit.route.flagged else "")))
     if unit.zero_gradient:
         facts.append(("warning", "the input gradient was zero at every step"))
     table = "".join(f"<tr><td class=\"muted\">{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
                     for k, v in facts)
     body = [f"<nav>{' '.join(nav)}</nav>",
-            f"<h1>{html.escape(layer.name or 'output')} · {html.escape(unit.label)}</h1>",
-            '<div class="main">'
-            + _img(site.rel(unit.image, page), f"visualization of {unit.target}")
-            + f"<div><table>{table}</table><h3>Objective over steps</h3>"
-            f"{curve_svg(unit.history, best)}</div></div>"]
+            f"<h1>{html.escape(layer.name or 'output')} · {html.escape(unit.label)}</h1>"]
+    if unit.route is not None and unit.route.flagged:
+        body.append(f'<p class="flag">⚑ This visualization {ANOTHER_ROUTE}: distrust it '
+                    '(<a href="#route">route check</a>).</p>')
+    body += ['<div class="main">'
+             + _img(site.rel(unit.image, page), f"visualization of {unit.target}")
+             + f"<div><table>{table}</table><h3>Objective over steps</h3>"
+             f"{curve_svg(unit.history, best)}</div></div>"]
     if unit.examples:
         cells = "".join(
             '<div class="example">'
@@ -339,6 +468,8 @@ def _unit_html(site: Site, position: int, i: int, title: str) -> str:
         body.append("<h2>Dataset examples</h2><p class=\"muted\">The images that activate this "
                     "unit most (top), and the region around the strongest response (bottom)."
                     f"</p><div class=\"examples\">{cells}</div>")
+    if unit.route is not None:
+        body.append(_route_html(unit.route))
     body.append("<h2>Reproduce</h2><p class=\"muted\">Renders this unit again, alone: every "
                 "unit has its own seed, so its image does not depend on the units it was "
                 "batched with (on the CPU, up to float rounding).</p><pre class=\"command\">"

@@ -103,3 +103,23 @@ def test_embedded_model_folds_every_norm_before_the_probed_layer(lite0):
     with frozen(lite0.module), batchnorms_folded(lite0.module, x, ["_blocks.1"]) as pairs:
         # stem + block 0 (depthwise, project) + block 1 (expand, depthwise, project)
         assert len(pairs) == 6
+
+
+def test_the_folds_check_runs_in_exact_float32_and_leaves_tf32_as_it_was():
+    # On CUDA, TF32 convolutions (PyTorch's default there) rounded ResNet-50's layers enough
+    # for the folded values to fail the check, and nothing was folded on GPUs: the check's
+    # passes run with TF32 off, the search itself with the caller's setting.
+    torch.manual_seed(0)
+    model, x = ConvBnNet(), torch.randn(1, 3, 12, 12)
+    seen: list[bool] = []
+    model.relu.register_forward_hook(  # (the relu stays in place when the norms fold)
+        lambda *_: seen.append(torch.backends.cudnn.allow_tf32))
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        with frozen(model), batchnorms_folded(model, x, ["bn2"]) as pairs:
+            assert pairs and seen == [False, False]  # the check's two passes
+            assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before

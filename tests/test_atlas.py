@@ -168,21 +168,38 @@ def test_an_interrupted_driver_leaves_whole_units_and_resumes(ray_instance, refe
         [sys.executable, "-m", "featscope", "atlas", *TINY, "--cluster", ray_instance,
          "--workers", "2", "--out", str(out)], env=env, cwd=REPO,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    paused: list[int] = []
     try:
         deadline = time.time() + 400  # Ray and two workers start slowly on a busy machine
         done = 0
         while time.time() < deadline and driver.poll() is None:
             try:
-                done = json.loads((out / "progress.json").read_text())["done"]
+                progress = json.loads((out / "progress.json").read_text())
+                done = progress["done"]
             except (OSError, ValueError, KeyError):
                 done = 0
             if done >= 4:
+                # The workers are held where they are (mid-batch or between batches), so the
+                # run cannot finish before Ctrl-C reaches the driver, however busy the machine.
+                for worker in progress["workers"]:
+                    if worker.get("pid"):
+                        try:
+                            os.kill(worker["pid"], signal.SIGSTOP)
+                            paused.append(worker["pid"])
+                        except ProcessLookupError:
+                            pass
+                done = json.loads((out / "progress.json").read_text())["done"]
                 break
             time.sleep(0.05)
         assert 4 <= done < 16, f"the run did not stop half-way: {done} units done"
         driver.send_signal(signal.SIGINT)  # Ctrl-C
         _, stderr = driver.communicate(timeout=60)
     finally:
+        for pid in paused:  # (the driver's pool has killed them; any left go on)
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
         if driver.poll() is None:
             driver.kill()
     assert driver.returncode == 130, stderr

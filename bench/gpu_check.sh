@@ -163,12 +163,13 @@ if wants quality; then
   done
 fi
 
-layers() {  # model, layers as a JSON list, seconds allowed
+layers() {  # model, layers as a JSON list, seconds allowed[, speed_gpu's steppers, file stem]
+  local steppers="${4:-CORE_STEPPERS}" stem="${5:-steps-${1##*:}}"
   timeout "$3" "$PYTHON" bench/speed_gpu.py --child "{\"kind\": \"steps\", \"model\": \"$1\",
     \"layers\": $2, \"steps\": 10, \"rounds\": 2, \"device\": \"cuda\", \"steppers\":
-    $("$PYTHON" -c 'import json, sys; sys.path.insert(0, "bench"); import speed_gpu
-print(json.dumps(list(speed_gpu.CORE_STEPPERS)))')}" >"$RESULTS/steps-${1##*:}.json" 2>>"$LOG"
-  say "steps $1: exit $?"
+    $("$PYTHON" -c "import json, sys; sys.path.insert(0, 'bench'); import speed_gpu
+print(json.dumps(list(speed_gpu.$steppers)))")}" >"$RESULTS/$stem.json" 2>>"$LOG"
+  say "$stem: exit $?"
   keep
 }
 if wants layers; then
@@ -227,13 +228,8 @@ fi
 
 if wants levers; then
   say "12. levers: cuDNN's benchmark mode, bf16's memory format"
-  timeout 140 "$PYTHON" bench/speed_gpu.py --child "{\"kind\": \"steps\", \"model\":
-    \"torchvision.models:resnet50\", \"layers\": [\"layer3.5\", \"layer1.2\"], \"steps\": 10,
-    \"rounds\": 2, \"device\": \"cuda\", \"steppers\":
-    $("$PYTHON" -c 'import json, sys; sys.path.insert(0, "bench"); import speed_gpu
-print(json.dumps(list(speed_gpu.LEVER_STEPPERS)))')}" >"$RESULTS/levers-resnet50.json" 2>>"$LOG"
-  say "levers: exit $?"
-  keep
+  layers torchvision.models:resnet50 '["layer3.5", "layer1.2"]' 140 LEVER_STEPPERS \
+    levers-resnet50
 fi
 
 if wants jobs; then
@@ -257,13 +253,8 @@ fi
 
 if wants formats; then
   say "15. formats: bf16 channels-last or not, batch norms folded"
-  timeout 110 "$PYTHON" bench/speed_gpu.py --child "{\"kind\": \"steps\", \"model\":
-    \"torchvision.models:resnet50\", \"layers\": [\"layer3.5\", \"layer1.2\"], \"steps\": 10,
-    \"rounds\": 2, \"device\": \"cuda\", \"steppers\":
-    $("$PYTHON" -c 'import json, sys; sys.path.insert(0, "bench"); import speed_gpu
-print(json.dumps(list(speed_gpu.FORMAT_STEPPERS)))')}" >"$RESULTS/formats-resnet50.json" 2>>"$LOG"
-  say "formats: exit $?"
-  keep
+  layers torchvision.models:resnet50 '["layer3.5", "layer1.2"]' 110 FORMAT_STEPPERS \
+    formats-resnet50
 fi
 
 if wants jobs-formats; then

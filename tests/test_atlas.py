@@ -161,6 +161,15 @@ def test_a_worker_killed_in_a_batch_loses_nothing(ray_instance, reference, tmp_p
     assert_same_units(out, reference)
 
 
+def _resume(pids: list[int]) -> None:
+    """SIGCONT to the processes ``pids`` that still run (then forgets them)."""
+    while pids:
+        try:
+            os.kill(pids.pop(), signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+
 def test_an_interrupted_driver_leaves_whole_units_and_resumes(ray_instance, reference, tmp_path):
     out = tmp_path / "atlas"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -179,8 +188,9 @@ def test_an_interrupted_driver_leaves_whole_units_and_resumes(ray_instance, refe
             except (OSError, ValueError, KeyError):
                 done = 0
             if done >= 4:
-                # The workers are held where they are (mid-batch or between batches), so the
-                # run cannot finish before Ctrl-C reaches the driver, however busy the machine.
+                # The workers are held where they are (mid-batch or between batches) until
+                # Ctrl-C has reached the driver, so the run cannot finish before it, however
+                # busy the machine.
                 for worker in progress["workers"]:
                     if worker.get("pid"):
                         try:
@@ -193,13 +203,11 @@ def test_an_interrupted_driver_leaves_whole_units_and_resumes(ray_instance, refe
             time.sleep(0.05)
         assert 4 <= done < 16, f"the run did not stop half-way: {done} units done"
         driver.send_signal(signal.SIGINT)  # Ctrl-C
+        time.sleep(2.0)  # the driver sees it (it waits at most TICK between looks) ...
+        _resume(paused)  # ... then the workers go on, to be stopped by the driver
         _, stderr = driver.communicate(timeout=60)
     finally:
-        for pid in paused:  # (the driver's pool has killed them; any left go on)
-            try:
-                os.kill(pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
+        _resume(paused)
         if driver.poll() is None:
             driver.kill()
     assert driver.returncode == 130, stderr

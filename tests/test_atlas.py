@@ -177,7 +177,10 @@ def test_an_interrupted_driver_leaves_whole_units_and_resumes(ray_instance, refe
     driver = subprocess.Popen(
         [sys.executable, "-m", "featscope", "atlas", *TINY, "--cluster", ray_instance,
          "--workers", "2", "--out", str(out)], env=env, cwd=REPO,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # Ctrl-C as in a terminal: a test run started in the background (a shell without job
+        # control) ignores SIGINT, and its children would inherit that and run on.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     paused: list[int] = []
     try:
         # Once 4 units are in the store (each record is written as its unit finishes;

@@ -66,8 +66,15 @@ def natural_scores(model: LoadedModel, objectives: Sequence[Objective],
     size = tuple(model.input_shape[1:])
     stack = torch.stack([fit(n, size) for n in naturals])  # (N, C, H, W)
     objectives = bind_objectives(objectives, model.module, model.input_shape, model.class_names)
-    return torch.stack([objective_values(model, [objective] * len(stack), stack)
-                        for objective in objectives])
+    layers = sorted(frozenset().union(*(o.layers for o in objectives)))
+    return torch.cat([every_score(objectives, acts).cpu()
+                      for _, acts in probed_batches(model, stack, layers)], 1)
+
+
+def every_score(objectives: Sequence[Objective], acts: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(U, b) each of the (bound) ``objectives`` on every image of one probed batch: the
+    natural images are read once for all objectives, not once per objective."""
+    return torch.stack([objective.score(acts).float() for objective in objectives])
 
 
 def natural_maxima(model: LoadedModel, objectives: Sequence[Objective],

@@ -43,7 +43,7 @@ from ..files.images import fit
 from ..models import LoadedModel
 from ..objectives.base import Objective
 from ..objectives.binding import bind_objectives
-from .metrics import probed_batches
+from .metrics import every_score, probed_batches
 
 TOP = 5  # top natural images per unit (and as many unrelated ones)
 MIN_NATURALS = 4  # natural images the check needs at least (2 top, 2 unrelated)
@@ -140,7 +140,7 @@ def _pooled(model: LoadedModel, images: torch.Tensor, layers: Sequence[str],
             fmap = infos[name].layout().feature_map(acts[name]).float()  # (B, C, *S)
             parts[name].append(fmap.flatten(2).mean(2).cpu() if fmap.dim() > 2 else fmap.cpu())
         if objectives:
-            scored.append(torch.stack([o.score(acts).float().cpu() for o in objectives]))
+            scored.append(every_score(objectives, acts).cpu())
     pooled = {name: torch.cat(values) for name, values in parts.items()}
     return pooled, (torch.cat(scored, 1) if scored else None)
 

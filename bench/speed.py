@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/speed.py            # full run (about 30-40 min on 2 CPU cores)
     .venv/bin/python bench/speed.py --quick    # a smaller run for a first look
+    .venv/bin/python bench/speed.py --only "time to quality"   # some sections (CPU_SECTIONS)
     .venv/bin/python bench/speed.py --device cuda [--quick]   # the GPU rows (speed_gpu.py)
     .venv/bin/python bench/speed.py --vit-only [--device cuda]  # only the ViT unit's row,
                                                                 # on the device given
@@ -30,6 +31,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -279,9 +281,11 @@ def main() -> None:
     parser.add_argument("--vit-only", action="store_true",
                         help="only the ViT row (writes speed-vit.json and speed-vit.md)")
     parser.add_argument("--only", nargs="+", metavar="SECTION",
-                        help="with --device cuda: run only these sections of speed_gpu.py ("
-                             "steps, whole job, bf16, lucent, time to quality, or one "
-                             "model's: 'lucent efficientnet_lite0'; quote names with spaces)")
+                        help="run only these sections: on a CPU, of CPU_SECTIONS ("
+                             "per step, time to quality, scaling, vit); with --device cuda, "
+                             "of speed_gpu.py's (steps, whole job, bf16, lucent, time to "
+                             "quality, or one model's: 'lucent efficientnet_lite0'); quote "
+                             "names with spaces")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -306,25 +310,63 @@ def main() -> None:
         if unknown:
             parser.error(f"unknown --only {unknown}; valid: {', '.join(speed_gpu.SECTIONS)}")
         sys.exit(speed_gpu.main("quick" if args.quick else "full", args.results, args.only))
-    report = benchmark(args.quick, args.device, args.lucent_channels, args.results)
+    unknown = [name for name in args.only or () if name not in CPU_SECTIONS]
+    if unknown:
+        parser.error(f"unknown --only {unknown}; valid: {', '.join(CPU_SECTIONS)}")
+    report = benchmark(args.quick, args.device, args.lucent_channels, args.results,
+                       args.only or CPU_SECTIONS)
     (args.results / "speed.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(report)
     (args.results / "speed.md").write_text(table)
     print(table)
 
 
-def benchmark(quick: bool, device: str, lucent_channels: int, results: Path) -> dict:
-    steps, rounds = (8, 3) if quick else (16, 5)
-    lucent_steps = 128 if quick else 512
+CPU_SECTIONS = ("per step", "time to quality", "scaling", "vit")
+
+
+def benchmark(quick: bool, device: str, lucent_channels: int, results: Path,
+              only: Sequence[str] = CPU_SECTIONS) -> dict:
+    """The CPU report's sections ``only`` (of CPU_SECTIONS; time to quality runs Lucent)."""
     report = {"machine": machine(), "device": device, "date": time.strftime("%Y-%m-%d"),
-              "quick": quick, "rows": [], "vs_lucent": {}}
-    # Per step, matched settings: one channel of a middle layer, 224 px reaching the model.
+              "quick": quick, "only": list(only), "per_step": {}, "rows": [], "vs_lucent": {}}
+    if "per step" in only:
+        report["per_step"] = per_step(quick, device)
+    if "time to quality" in only:
+        lucent_steps = 128 if quick else 512
+        channels = list(range(lucent_channels))
+        try:
+            lucent = run_lucent(MIDDLE, channels, lucent_steps, results)
+        except (RuntimeError, subprocess.CalledProcessError) as error:  # report the rest
+            print(f"Lucent could not run: {error}", file=sys.stderr)
+            lucent = None
+        if lucent:
+            p = report["per_step"]
+            p["lucent_ms"] = float(np.mean([r["ms_per_step"] for r in lucent["runs"]]))
+            p["lucent_raw_ms"] = float(np.median([r["raw_ms_before"] for r in lucent["runs"]]))
+            if "ours_ms" in p:
+                p["speedup_vs_lucent"] = p["lucent_ms"] / p["ours_ms"]
+                # Each against the limit measured in its own process: machine drift between
+                # the two processes cancels out.
+                p["speedup_vs_lucent_normalized"] = ((p["lucent_ms"] / p["lucent_raw_ms"])
+                                                     / p["overhead"])
+            report["vs_lucent"] = time_to_quality(lucent, channels, lucent_steps, device, quick)
+    if "scaling" in only:
+        report["rows"] = scaling_rows(device, quick)
+    if "vit" in only:
+        report["vit"] = vit_rows(device, quick)
+    return report
+
+
+def per_step(quick: bool, device: str) -> dict:
+    """ms per step with matched settings: one channel of a middle layer, 224 px reaching the
+    model; the limit, the limit as featscope runs the model, and three of our recipes."""
+    steps, rounds = (8, 3) if quick else (16, 5)
     measured = run_child("steps", layer=MIDDLE, batch=1, size=224, device=device, steps=steps,
                          rounds=rounds, ours={
                              "matched": {"preset": "featscope", "overrides": MATCHED},
                              "default": {"preset": "featscope"},
                              "lucid_preset": {"preset": "lucid"}})["cases"]
-    report["per_step"] = {
+    return {
         "raw_ms": measured["raw"]["ms_per_step"],
         "raw_optimized_ms": measured["raw_optimized"]["ms_per_step"],
         "ours_ms": measured["matched"]["ms_per_step"],
@@ -333,25 +375,6 @@ def benchmark(quick: bool, device: str, lucent_channels: int, results: Path) -> 
         "overhead": measured["matched"]["overhead"],
         "overhead_vs_optimized": measured["matched"]["overhead_vs_optimized"],
         "rounds_ms": {name: case["rounds_ms"] for name, case in measured.items()}}
-    channels = list(range(lucent_channels))
-    try:
-        lucent = run_lucent(MIDDLE, channels, lucent_steps, results)
-    except (RuntimeError, subprocess.CalledProcessError) as error:  # report the rest anyway
-        print(f"Lucent could not run: {error}", file=sys.stderr)
-        lucent = None
-    if lucent:
-        p = report["per_step"]
-        p["lucent_ms"] = float(np.mean([r["ms_per_step"] for r in lucent["runs"]]))
-        p["lucent_raw_ms"] = float(np.median([r["raw_ms_before"] for r in lucent["runs"]]))
-        p["speedup_vs_lucent"] = p["lucent_ms"] / p["ours_ms"]
-        # Each against the limit measured in its own process: machine drift between the two
-        # processes cancels out.
-        p["speedup_vs_lucent_normalized"] = ((p["lucent_ms"] / p["lucent_raw_ms"])
-                                             / p["overhead"])
-        report["vs_lucent"] = time_to_quality(lucent, channels, lucent_steps, device, quick)
-    report["rows"] = scaling_rows(device, quick)
-    report["vit"] = vit_rows(device, quick)
-    return report
 
 
 def time_to_quality(lucent: dict, channels: list[int], lucent_steps: int, device: str,
@@ -455,9 +478,57 @@ def scaling_rows(device: str, quick: bool) -> list[dict]:
 def markdown(report: dict) -> str:
     p = report["per_step"]
     lines = [f"Measured {report['date']} on {report['machine']}, device {report['device']}"
-             + (" (quick run)" if report["quick"] else "") + ". ms/step: median over "
-             "interleaved rounds; overhead: median of the rounds' ratios to the limit.", "",
-             "| one channel of _blocks.8, batch 1, 224 px to the model | ms/step |",
+             + (" (quick run)" if report["quick"] else "")
+             + ("" if list(report.get("only", CPU_SECTIONS)) == list(CPU_SECTIONS)
+                else f"; only {', '.join(report['only'])}")
+             + ". ms/step: median over interleaved rounds; overhead: median of the rounds' "
+             "ratios to the limit."]
+    if "ours_ms" in p:
+        lines += per_step_markdown(p)
+    v = report["vs_lucent"]
+    if v:
+        one, sheet = v["one_channel"], v["sheet"]
+        lines += ["", "| time to Lucent's quality (its activation after "
+                      f"{v['lucent_steps']} steps) | Lucent | featscope | speed-up |",
+                  "|---|---|---|---|"]
+        if one["seconds"]:
+            lines.append(f"| one channel | {v['lucent_seconds_per_channel']:.1f} s | "
+                         f"{one['seconds']:.1f} s ({one['steps']} steps) | "
+                         f"{v['one_channel_speedup']:.1f}x |")
+        lines.append(f"| sheet of {v['sheet_size']} channels (Lucent once per channel; "
+                     f"featscope {sheet['batch_size']} per batch) | "
+                     f"{v['lucent_seconds_per_channel'] * v['sheet_size']:.0f} s | "
+                     f"{sheet['seconds']:.1f} s ({sheet['steps']} steps, peak "
+                     f"{sheet['peak_rss_mib']:.0f} MiB; Lucent's activation reached on its "
+                     f"channels: {'yes' if sheet['reached'] else 'no'}) | "
+                     f"{v['sheet_speedup']:.1f}x |")
+    if report["rows"]:
+        lines += scaling_markdown(report["rows"])
+    if "vit" in report:
+        lines += vit_markdown(report["vit"])
+    return "\n".join(lines) + "\n"
+
+
+def scaling_markdown(rows: list[dict]) -> list[str]:
+    """The scaling table (``rows``: the report's rows)."""
+    bf16 = any("ours_bf16_ms" in r for r in rows)
+    lines = ["", "Scaling, one view per image, all units in one batch (the overhead over the "
+                  "model's own pass, and over the model as featscope runs it):",
+              "", "| layer | batch | px | limit ms/step | optimized limit | featscope ms/step | "
+                  "overhead | vs optimized | " + ("featscope bf16 ms/step | " if bf16 else "")
+                  + "peak MiB |",
+              "|---|---|---|---|---|---|---|---|---|" + ("---|" if bf16 else "")]
+    for r in rows:
+        extra = f"{r['ours_bf16_ms']:.1f} | " if bf16 else ""
+        lines.append(f"| {r['layer']} | {r['batch']} | {r['size']} | {r['raw_ms']:.1f} | "
+                     f"{r['raw_optimized_ms']:.1f} | {r['ours_ms']:.1f} | {r['overhead']:.2f}x | "
+                     f"{r['overhead_vs_optimized']:.2f}x | {extra}{r['peak_rss_mib']:.0f} |")
+    return lines
+
+
+def per_step_markdown(p: dict) -> list[str]:
+    """The per-step table (``p``: the report's per_step)."""
+    lines = ["", "| one channel of _blocks.8, batch 1, 224 px to the model | ms/step |",
              "|---|---|",
              f"| the model's own forward to _blocks.8 + backward to the input (the limit) | "
              f"{p['raw_ms']:.1f} |",
@@ -477,38 +548,7 @@ def markdown(report: dict) -> str:
                      f"process, {p['lucent_raw_ms']:.1f} ms; featscope "
                      f"{p['speedup_vs_lucent']:.1f}x faster per step, "
                      f"{p['speedup_vs_lucent_normalized']:.1f}x against each one's limit) |")
-    v = report["vs_lucent"]
-    if v:
-        one, sheet = v["one_channel"], v["sheet"]
-        lines += ["", "| time to Lucent's quality (its activation after "
-                      f"{v['lucent_steps']} steps) | Lucent | featscope | speed-up |",
-                  "|---|---|---|---|"]
-        if one["seconds"]:
-            lines.append(f"| one channel | {v['lucent_seconds_per_channel']:.1f} s | "
-                         f"{one['seconds']:.1f} s ({one['steps']} steps) | "
-                         f"{v['one_channel_speedup']:.1f}x |")
-        lines.append(f"| sheet of {v['sheet_size']} channels (Lucent once per channel; "
-                     f"featscope {sheet['batch_size']} per batch) | "
-                     f"{v['lucent_seconds_per_channel'] * v['sheet_size']:.0f} s | "
-                     f"{sheet['seconds']:.1f} s ({sheet['steps']} steps, peak "
-                     f"{sheet['peak_rss_mib']:.0f} MiB; Lucent's activation reached on its "
-                     f"channels: {'yes' if sheet['reached'] else 'no'}) | "
-                     f"{v['sheet_speedup']:.1f}x |")
-    bf16 = any("ours_bf16_ms" in r for r in report["rows"])
-    lines += ["", "Scaling, one view per image, all units in one batch (the overhead over the "
-                  "model's own pass, and over the model as featscope runs it):",
-              "", "| layer | batch | px | limit ms/step | optimized limit | featscope ms/step | "
-                  "overhead | vs optimized | " + ("featscope bf16 ms/step | " if bf16 else "")
-                  + "peak MiB |",
-              "|---|---|---|---|---|---|---|---|---|" + ("---|" if bf16 else "")]
-    for r in report["rows"]:
-        extra = f"{r['ours_bf16_ms']:.1f} | " if bf16 else ""
-        lines.append(f"| {r['layer']} | {r['batch']} | {r['size']} | {r['raw_ms']:.1f} | "
-                     f"{r['raw_optimized_ms']:.1f} | {r['ours_ms']:.1f} | {r['overhead']:.2f}x | "
-                     f"{r['overhead_vs_optimized']:.2f}x | {extra}{r['peak_rss_mib']:.0f} |")
-    if "vit" in report:
-        lines += vit_markdown(report["vit"])
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 if __name__ == "__main__":

@@ -63,3 +63,21 @@ def test_quality_options_report_bad_input(tmp_path):
     assert_clear_error(featscope("render", "logit:1", "--param", "maco", "--spectrum-from",
                                  str(tmp_path), "--out", str(tmp_path)), "holds no images")
     assert_clear_error(featscope("evaluate", str(tmp_path)), "no summary.json")
+
+
+def test_the_faithful_finish_and_the_batch_norm_prior_are_options(tmp_path):
+    run = featscope("render", "_blocks.8:5", "--polish", "0", "--bn-prior", "0.01", "--steps",
+                    "3", "--size", "64", "--quiet", "--out", str(tmp_path))
+    assert run.returncode == 0, run.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["settings"]["polish"] == 0 and summary["settings"]["bn_prior"] == 0.01
+    (row,) = summary["results"]
+    assert "--polish 0.0" in row["reproduce"] and "--bn-prior 0.01" in row["reproduce"]
+    # The row reports the activation under the search's transforms beside the clean one.
+    assert row["objective_transformed"] is not None
+    assert_clear_error(featscope("render", "_blocks.8:5", "--polish", "1.5",
+                                 "--out", str(tmp_path / "bad")), "polish must be in [0, 1)")
+    assert_clear_error(featscope("render", "energy:0", "--model", "tests.zoo:FrequencyDetector",
+                                 "--input-shape", "1x128", "--bn-prior", "0.1", "--steps", "2",
+                                 "--out", str(tmp_path / "no-norms")),
+                       "needs batch norms", "valid here: 0")

@@ -89,6 +89,8 @@ class RenderOptions:
     graphs: bool = GRAPHS_DEFAULT
     warmup: int | None = None
     crops: int | None = None
+    polish: float | None = None
+    bn_prior: float | None = None
     spectrum_from: Path | None = None
     layout: str | None = None
     prefix_tokens: int | None = None
@@ -113,7 +115,8 @@ class RenderOptions:
     def overrides(self) -> dict:
         """The recipe fields these options set (None: the preset's)."""
         return {"steps": self.steps, "size": self.size, "lr": self.lr, "param": self.param,
-                "warmup": self.warmup, "crops": self.crops}
+                "warmup": self.warmup, "crops": self.crops, "polish": self.polish,
+                "bn_prior": self.bn_prior}
 
 
 @dataclass
@@ -286,6 +289,15 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
         "--warmup", help="first steps with leaky ReLU gradients, to revive dead units")], None),
     "crops": (Annotated[Optional[int], _option(
         "--crops", help="random crop views per step (MACO)")], None),
+    "polish": (Annotated[Optional[float], _option(
+        "--polish", help="a faithful finish: this fraction of the steps, at the end, searches "
+                         "the pixels without transforms, taking each unit closer to its "
+                         "optimum (the preset's if unset: 0.2 for featscope, 0 for the "
+                         "others; 0 turns it off)")], None),
+    "bn_prior": (Annotated[Optional[float], _option(
+        "--bn-prior", help="weight of DeepInversion's natural-image prior: each batch norm's "
+                           "input statistics kept near its running statistics (models with "
+                           "batch norm; the preset's if unset: 0)")], None),
     "spectrum_from": (Annotated[Optional[Path], _option(
         "--spectrum-from", help="folder of images whose spectrum MACO keeps (--param maco)")],
         None),

@@ -108,6 +108,9 @@ def plan_render(model: nn.Module | LoadedModel, objectives: Objective | Sequence
                             parameterize, spectrum, graphs)
     prior = BatchNormStatistics.of_model(loaded.module) if any(
         b.recipe.bn_prior for b in batches) else None
+    if prior is None and any(b.recipe.bn_prior for b in batches):
+        raise FeatscopeError(f"bn_prior (--bn-prior) needs batch norms that keep running "
+                             f"statistics; {loaded.name} has none (valid here: 0)")
     return RenderPlan(loaded, units, batches, search, starts, diversity_layer, retries, shrink,
                       prior)
 

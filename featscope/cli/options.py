@@ -292,8 +292,10 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
     "polish": (Annotated[Optional[float], _option(
         "--polish", help="a faithful finish: this fraction of the steps, at the end, searches "
                          "the pixels without transforms, taking each unit closer to its "
-                         "optimum (the preset's if unset: 0.2 for featscope, 0 for the "
-                         "others; 0 turns it off)")], None),
+                         "optimum (the preset's if unset: "
+                         + ", ".join(f"{recipe.polish:g} for {name}"
+                                     for name, recipe in PRESETS.items() if recipe.polish)
+                         + ", 0 for the others; 0 turns it off)")], None),
     "bn_prior": (Annotated[Optional[float], _option(
         "--bn-prior", help="weight of DeepInversion's natural-image prior: each batch norm's "
                            "input statistics kept near its running statistics (models with "

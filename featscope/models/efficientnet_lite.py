@@ -51,6 +51,17 @@ LITE1_STAGES = (
     StageSpec(3, 1, 6, 320, 1),
 )
 
+# Lite2 widens Lite1's stages by 1.1 (channels rounded to multiples of 8) at the same depth.
+LITE2_STAGES = (
+    StageSpec(3, 1, 1, 16, 1),
+    StageSpec(3, 2, 6, 24, 3),
+    StageSpec(5, 2, 6, 48, 3),
+    StageSpec(3, 2, 6, 88, 4),
+    StageSpec(5, 1, 6, 120, 4),
+    StageSpec(5, 2, 6, 208, 5),
+    StageSpec(3, 1, 6, 352, 1),
+)
+
 
 class SamePadConv2d(nn.Conv2d):
     """Conv2d with TensorFlow "same" padding, computed for the actual input size."""

@@ -1,4 +1,5 @@
-"""The second ImageNet model (EfficientNet-Lite1), used to judge transferability."""
+"""The second and third ImageNet models (EfficientNet-Lite1 and -Lite2), which judge whether
+visualizations transfer."""
 
 import numpy as np
 import pytest
@@ -26,4 +27,13 @@ def test_lite1_loads_and_classifies_sample_images():
     x = torch.cat([eval_crop(skimage_data.chelsea(), 240), eval_crop(skimage_data.coffee(), 240)])
     with torch.no_grad():
         top = lite1.module(lite1.normalization(x)).argmax(1).tolist()
+    assert top[0] in {281, 282, 285} and top[1] == 967
+
+
+def test_lite2_loads_and_classifies_sample_images():
+    lite2 = fs.load_model("efficientnet_lite2")
+    assert lite2.input_shape == (3, 260, 260)
+    x = torch.cat([eval_crop(skimage_data.chelsea(), 260), eval_crop(skimage_data.coffee(), 260)])
+    with torch.no_grad():
+        top = lite2.module(lite2.normalization(x)).argmax(1).tolist()
     assert top[0] in {281, 282, 285} and top[1] == 967

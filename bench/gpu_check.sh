@@ -147,7 +147,7 @@ keep() { tar czf "$OUT/results.tar.gz" -C "$RESULTS" . 2>>"$LOG"; }  # after eac
 if wants quality; then
   say "7. quality: the tuning split (judged by Lite2), then the held-out split"
   timeout 130 "$PYTHON" -m bench.quality --device cuda --split tuning --judge lite2 \
-    --presets auto --candidates thumbs-60 thumbs-80 thumbs-40-bn thumbs-40-3 \
+    --presets auto --candidates thumbs-40-bn thumbs-40-3 thumbs-40-polish thumbs-40-96 \
     --out "$RESULTS/quality-tuning" >>"$LOG" 2>&1
   say "tuning: exit $?"
   keep

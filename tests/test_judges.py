@@ -21,19 +21,12 @@ def eval_crop(array: np.ndarray, side: int) -> torch.Tensor:
     return torch.from_numpy(np.array(image)).permute(2, 0, 1).float().div(255)[None]
 
 
-def test_lite1_loads_and_classifies_sample_images():
-    lite1 = fs.load_model("efficientnet_lite1")
-    assert lite1.input_shape == (3, 240, 240)
-    x = torch.cat([eval_crop(skimage_data.chelsea(), 240), eval_crop(skimage_data.coffee(), 240)])
+@pytest.mark.parametrize("name, side", [("efficientnet_lite1", 240), ("efficientnet_lite2", 260)])
+def test_judge_loads_and_classifies_sample_images(name, side):
+    judge = fs.load_model(name)
+    assert judge.input_shape == (3, side, side)
+    x = torch.cat([eval_crop(skimage_data.chelsea(), side),
+                   eval_crop(skimage_data.coffee(), side)])
     with torch.no_grad():
-        top = lite1.module(lite1.normalization(x)).argmax(1).tolist()
-    assert top[0] in {281, 282, 285} and top[1] == 967
-
-
-def test_lite2_loads_and_classifies_sample_images():
-    lite2 = fs.load_model("efficientnet_lite2")
-    assert lite2.input_shape == (3, 260, 260)
-    x = torch.cat([eval_crop(skimage_data.chelsea(), 260), eval_crop(skimage_data.coffee(), 260)])
-    with torch.no_grad():
-        top = lite2.module(lite2.normalization(x)).argmax(1).tolist()
+        top = judge.module(judge.normalization(x)).argmax(1).tolist()
     assert top[0] in {281, 282, 285} and top[1] == 967

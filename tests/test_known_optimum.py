@@ -1,6 +1,12 @@
-"""The default reaches a unit's true optimum: Gabor units, whose best input is a grating of
-their orientation and frequency (Gabor specs here differ from the ones the recipe was tuned
-on: bench notes in featscope/rendering/recipes.py)."""
+"""Gabor units, whose best input is a grating of their orientation and frequency: how close
+the default comes (Gabor specs here differ from the ones the recipe was tuned on: bench notes
+in featscope/rendering/recipes.py).
+
+Two references: the best full-contrast sinusoid, and the best two-level grating, which is the
+optimum in [0, 1] pixels (about 1.3 times the sinusoid's activation). The default passes the
+first and reaches 0.83-0.88 of the second on these units (bench/gabor_seeds.py measures both
+over seeds; docs/quality.md).
+"""
 
 import math
 
@@ -53,6 +59,26 @@ def best_grating(model: GaborUnits, k: int) -> tuple[float, float, float]:
     return activation, theta, frequency
 
 
+def best_binary_grating(model: GaborUnits, k: int, theta: float, frequency: float) -> float:
+    """The activation of the best two-level grating (every pixel 0 or 1) for unit k, near the
+    best sinusoid's ``theta`` and ``frequency`` (within 6 degrees and 20 %, 16 phases).
+
+    Pixels are bounded to [0, 1], so the optimum is not a sinusoid: a square wave carries
+    4 / pi times the sinusoid's fundamental and scores about 1.3 times as high. This is the
+    reference for "the optimum" (a free pixel search from 16 starts, 1,500 steps each, came
+    within 0.98-0.99 of it and never above).
+    """
+    thetas = theta + torch.deg2rad(torch.arange(-6.0, 6.01, 0.5))
+    phases = torch.linspace(0, 2 * math.pi, 17)[:-1]
+    thetas, phases = (grid.flatten() for grid in torch.meshgrid(thetas, phases, indexing="ij"))
+    best = 0.0
+    with torch.no_grad():
+        for scale in torch.arange(0.8, 1.2, 0.005).tolist():
+            waves = gratings(thetas, torch.full_like(thetas, scale * frequency), phases, 48)
+            best = max(best, float(model((waves > 0.5).float())[:, k].mean((1, 2)).max()))
+    return best
+
+
 def dominant_grating(image: torch.Tensor) -> tuple[float, float]:
     """(orientation, frequency) of the grating that projects most strongly onto ``image``."""
     gray = image.mean(0) - image.mean()
@@ -83,11 +109,16 @@ def held_out():
                             device="cpu")
 
 
-def test_the_default_reaches_the_optimum_of_held_out_gabor_units(held_out):
+def test_the_default_passes_the_best_sinusoid_of_held_out_gabor_units(held_out):
     model, result = held_out
     for k in range(len(HELD_OUT)):
-        optimum, theta, frequency = best_grating(model, k)
-        assert result.final[k] >= 0.95 * optimum, (k, float(result.final[k]), optimum)
+        sinusoid, theta, frequency = best_grating(model, k)
+        assert result.final[k] >= 0.95 * sinusoid, (k, float(result.final[k]), sinusoid)
+        # The optimum in [0, 1] pixels bounds every image, the search's included (measured:
+        # 0.83-0.88 of it here; the issue's target, 0.95, is not met).
+        optimum = best_binary_grating(model, k, theta, frequency)
+        assert optimum > 1.2 * sinusoid
+        assert 0.8 * optimum <= result.final[k] <= optimum, (k, float(result.final[k]), optimum)
         found_theta, found_frequency = dominant_grating(result.images[k])
         # The issue's target is 5 degrees; measured here: 0.8-6.0 (the wavy stripes of the
         # lowest-frequency unit give 6.0).

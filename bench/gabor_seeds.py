@@ -39,6 +39,12 @@ RECIPES = {
 }
 
 
+def activation_summary(ratios: torch.Tensor, prefix: str) -> dict:
+    """Lowest, median and how many below 95 % of a reference, of (N,) activation ratios."""
+    return {f"{prefix}lowest": float(ratios.min()), f"{prefix}median": float(ratios.median()),
+            f"{prefix}below_95": int((ratios < 0.95).sum())}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=list(SPLITS), default="held-out")
@@ -72,12 +78,8 @@ def main() -> None:
         column = {key: torch.tensor([row[key] for row in rows])
                   for key in ("ratio", "of_optimum", "angle_deg", "frequency_error")}
         report[name] = {"rows": rows, "seconds": time.perf_counter() - began,
-                        "lowest": float(column["ratio"].min()),
-                        "median": float(column["ratio"].median()),
-                        "below_95": int((column["ratio"] < 0.95).sum()),
-                        "of_optimum_lowest": float(column["of_optimum"].min()),
-                        "of_optimum_median": float(column["of_optimum"].median()),
-                        "of_optimum_below_95": int((column["of_optimum"] < 0.95).sum()),
+                        **activation_summary(column["ratio"], ""),
+                        **activation_summary(column["of_optimum"], "of_optimum_"),
                         "angle_over_5": int((column["angle_deg"] > 5).sum()),
                         "frequency_over_10pc": int((column["frequency_error"] > 0.1).sum())}
         print(name, json.dumps({k: v for k, v in report[name].items() if k != "rows"}),

@@ -102,10 +102,10 @@ CANDIDATES: dict[str, dict] = {
     "thumbs-20-50": {"preset": "legible", "thumbnail_views": (0.2, 0.5)},
     "low-80": {**_LEGIBLE_0_2, "resolution": 80 / 224, "transform_strength": 224 / 80},
 }
-# The candidates tried on the tuning split (the GPU check, bench/gpu_check.sh's "quality").
-# The candidates not yet judged by Lite2, aimed at full size, the target the default misses on
-# the held-out split (docs/quality.md: narrower or smaller thumbnail views lost at full size;
-# bench/gpu_check.sh's "quality" runs these with the batch-norm prior).
+# The candidates a bare --candidates tries on the tuning split: those not yet judged by Lite2,
+# aimed at full size, the target the default misses on the held-out split (docs/quality.md:
+# narrower or smaller thumbnail views lost at full size; bench/gpu_check.sh's "quality" runs
+# these with the batch-norm prior).
 TUNING_CANDIDATES = ("thumbs-40-3", "thumbs-40-polish", "thumbs-40-96")
 # The targets for held-out classes: top-1 at full size, 64 px and 48 px.
 TARGETS = {"top1_full": 0.95, "top1_64px": 0.85, "top1_48px": 0.60}

@@ -54,7 +54,8 @@ def best_grating(model: GaborUnits, k: int) -> tuple[float, float, float]:
     _, theta, frequency = best
     phases = torch.linspace(0, 2 * math.pi, 9)[:-1]
     with torch.no_grad():
-        waves = gratings(torch.full((8,), theta), torch.full((8,), frequency), phases, 48)
+        waves = gratings(torch.full((8,), theta), torch.full((8,), frequency), phases,
+                         model.input_shape[-1])
         activation = float(model(waves)[:, k].mean((1, 2)).max())
     return activation, theta, frequency
 
@@ -74,7 +75,8 @@ def best_binary_grating(model: GaborUnits, k: int, theta: float, frequency: floa
     best = 0.0
     with torch.no_grad():
         for scale in torch.arange(0.8, 1.2, 0.005).tolist():
-            waves = gratings(thetas, torch.full_like(thetas, scale * frequency), phases, 48)
+            waves = gratings(thetas, torch.full_like(thetas, scale * frequency), phases,
+                             model.input_shape[-1])
             best = max(best, float(model((waves > 0.5).float())[:, k].mean((1, 2)).max()))
     return best
 

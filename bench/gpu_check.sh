@@ -22,10 +22,12 @@
 #   5. "steps": the per-step rows of ResNet-50's layer3.5 alone     -> steps.json
 #   6. "profile": the whole job under cProfile, where its wall time goes, start-up included
 #                                                                      -> profile.txt
-#   7. "quality": the class-image benchmark (bench/quality.py): the tuning split judged by
-#      the rendering model, the pick of its selection rule, then the held-out split judged by
-#      the other model, both directions, at each preset's default steps and at 64
+#   7. "quality": the class-image benchmark (bench/quality.py): the held-out split judged by
+#      the other model, both directions, at each preset's default steps and at 64, for the
+#      default and, after "quality-wide" in the same call, its selection rule's pick
 #                                                     -> results.tar.gz: quality-*/ (md, json, jpg)
+#  7a. "quality-wide" (runs before 7): the wide tuning split (250 classes, judged by Lite2), the
+#      default against bench/quality.py's TUNING_CANDIDATES   -> results.tar.gz: quality-tuning-wide/
 #   8. "layers": the per-step rows (the core steppers: limits, ours, --graphs, bf16, the
 #      channels-last limit) of ResNet-50's early/middle/late layers     -> results.tar.gz
 #   9. "ttq": Lucent on the embedded model and time to its quality, as the full benchmark
@@ -144,16 +146,21 @@ RESULTS="$WORK/results-kept"
 mkdir -p "$RESULTS"
 keep() { tar czf "$OUT/results.tar.gz" -C "$RESULTS" . 2>>"$LOG"; }  # after each section
 
-if wants quality; then
-  say "7. quality: the tuning split (judged by Lite2), then the held-out split"
-  timeout 130 "$PYTHON" -m bench.quality --device cuda --split tuning --judge lite2 \
-    --presets auto --candidates thumbs-40-bn thumbs-40-3 thumbs-40-polish thumbs-40-96 \
-    --out "$RESULTS/quality-tuning" >>"$LOG" 2>&1
-  say "tuning: exit $?"
+if wants quality-wide; then
+  say "7a. quality: the wide tuning split (judged by Lite2), the default against the candidates"
+  timeout 420 "$PYTHON" -m bench.quality --device cuda --split tuning-wide --judge lite2 \
+    --presets auto --candidates --out "$RESULTS/quality-tuning-wide" >>"$LOG" 2>&1
+  say "tuning-wide: exit $?"
   keep
-  winner=$("$PYTHON" -m bench.quality --choose "$RESULTS/quality-tuning/quality-results.json" \
-    2>>"$LOG" || echo auto)
-  say "the tuning split's pick: $winner"
+fi
+if wants quality; then
+  say "7. quality: the held-out split"
+  winner=auto
+  if [ -f "$RESULTS/quality-tuning-wide/quality-results.json" ]; then
+    winner=$("$PYTHON" -m bench.quality --choose \
+      "$RESULTS/quality-tuning-wide/quality-results.json" 2>>"$LOG" || echo auto)
+    say "the wide tuning split's pick: $winner"
+  fi
   picked=(auto); [ "$winner" != auto ] && picked+=("$winner")
   for run in "lite0 default 120" "lite1 default 130" "lite0 64 50"; do
     read -r render steps limit <<<"$run"

@@ -186,10 +186,11 @@ def register_preset(recipe: Recipe) -> Recipe:
 # 20 % at lr 0.1 left 5 of 36 below 95 % of the best sinusoidal grating (lowest 93 %; none
 # without a finish: 71 %), 30 % at 0.2 none (lowest 104 %); on 6 units of Lite0's early,
 # middle and late layers it raised the clean activation by 2-7 % (lr 0.3 lowered the late
-# ones). tests/test_known_optimum.py checks held-out units. Measured later against the true optimum in
-# [0, 1] pixels (a two-level grating, 1.3x the sinusoid): 0.80-0.94 of it; normalized
-# gradient ascent instead of Adam came nearer (0.95 median on the tuning units) but lowered
-# Lite0 units' activation (clean 0.89-0.96x, under transforms 0.79-0.84x): docs/quality.md.
+# ones). tests/test_known_optimum.py checks held-out units. Measured later against the true
+# optimum in [0, 1] pixels (a two-level grating, 1.3x the sinusoid): 0.80-0.94 of it;
+# normalized gradient ascent instead of Adam came nearer (0.95 median on the tuning units) but
+# lowered Lite0 units' activation (clean 0.89-0.96x, under transforms 0.79-0.84x):
+# docs/quality.md.
 # The fastest route to a unit's activation (bench/speed.py).
 register_preset(Recipe("featscope", steps=256, polish=0.3, polish_lr=0.2))
 # Class images that stay recognizable as thumbnails: searched at half the input side (112 px

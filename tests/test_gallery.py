@@ -43,8 +43,8 @@ def images(tmp_path_factory) -> Path:
 
 def gallery_args(images: Path, out: Path) -> list[str]:
     return ["gallery", "--layers", "_blocks.2,_blocks.8", "--per-layer", "2", "--classes",
-            "goldfinch", "--images", str(images), "--top-k", "2", "--batch-size", "3", *TINY,
-            "--out", str(out)]
+            "goldfinch", "--images", str(images), "--top-k", "2", "--batch-size", "3",
+            "--judge", "efficientnet_lite1", *TINY, "--out", str(out)]
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +116,37 @@ def test_gallery_summary_and_resume(site, images):
     assert json.loads((site / "summary.json").read_text())["results"] == summary["results"]
 
 
+def test_gallery_measures_its_units_as_evaluate_does(site, tmp_path):
+    rows = json.loads((site / "summary.json").read_text())["results"]
+    for row in rows:  # robustness for every unit; the route check against the 4 images
+        assert 0 < row["metrics"]["robustness"] < 5 and row["route"]["layers"]
+        assert row["metrics"]["route_agreement"] == row["route"]["agreement"]
+    *units, goldfinch = rows
+    views = [f"top{k}_{v}" for k in (1, 5) for v in ("full", "64px", "48px")]
+    assert all(isinstance(goldfinch["metrics"][v], bool) for v in views)
+    assert all(unit["metrics"][v] is None for unit in units for v in views)  # not classes
+    # `featscope evaluate` on a copy of the folder finds the same values.
+    copy = tmp_path / "copy"
+    shutil.copytree(site, copy)
+    run = featscope("evaluate", str(copy), "--judge", "efficientnet_lite1")
+    assert run.returncode == 0, run.stderr
+    evaluated = json.loads((copy / "summary.json").read_text())["results"]
+    for row, again in zip(rows, evaluated, strict=True):
+        for name in ["robustness", *views]:
+            assert row["metrics"][name] == again["metrics"][name], (row["target"], name)
+    # The pages show them: robustness on every unit page, the judge on the class's pages.
+    for page in (site / "units").rglob("*.html"):
+        assert "<td class=\"muted\">robustness</td>" in page.read_text(), page
+    shown = html.unescape((site / "units" / "output" / "goldfinch.html").read_text())
+    top1 = goldfinch["metrics"]["top1_full"]
+    expected = "top-1" if top1 else "top-5" if goldfinch["metrics"]["top5_full"] else "missed"
+    assert f"judged by efficientnet_lite1</td><td>full size: {expected} · 64 px: " in shown
+    layer = html.unescape((site / "layers" / "output.html").read_text())
+    assert f"Judged by efficientnet_lite1, another classifier: its top-1 is the class for " \
+           f"full size {int(top1)} · 64 px " in layer and " of 1 images" in layer
+    assert "Judged by" not in (site / "layers" / "_blocks.2.html").read_text()
+
+
 def test_sheet_grid_and_exact_reproduction(tmp_path, images):
     out = tmp_path / "sheet"
     run = featscope("sheet", "_blocks.3", "--units", "0,5,7,2,9", "--columns", "3",
@@ -158,6 +189,10 @@ def test_classes_sheet_is_labelled_with_names_and_probabilities(tmp_path, images
     (["sheet", "_blocks.8", "--units", "3,200"], ["unit 200 is out of range", "0..111"]),
     (["overview", "--layers", "_blocks.2,_blocks.99"], ["unknown layer '_blocks.99'"]),
     (["gallery", "--images", "/no/such/folder"], ["is not a folder"]),
+    (["gallery", "--per-layer", "1", "--judge", "efficientnet_lite1"],
+     ["--judge measures class targets", "there are none"]),
+    (["gallery", "--classes", "goldfinch", "--judge", "nosuchmodel"],
+     ["unknown model 'nosuchmodel'", "Valid: efficientnet_lite0"]),
 ])
 def test_unit_commands_give_clear_errors(tmp_path, args, fragments):
     assert_clear_error(featscope(*args, "--out", str(tmp_path)), *fragments)

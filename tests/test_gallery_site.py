@@ -14,6 +14,7 @@ from featscope.views.gallery import (
     ANOTHER_ROUTE,
     BADGE,
     LayerEntry,
+    Measurement,
     UnitEntry,
     curve_svg,
     route_svg,
@@ -85,7 +86,8 @@ def route(last: float) -> Route:
 def test_unit_and_layer_pages_show_the_route_check(tmp_path):
     (tmp_path / "img").mkdir()
     units = [unit(tmp_path / "img", f"conv:{k}", k + 1) for k in range(4)]
-    units[0].route, units[1].route, units[2].route = route(0.2), route(0.9), route(None)
+    for entry, agreement in zip(units, (0.2, 0.9, None)):
+        entry.measured = Measurement({"robustness": 0.8125}, route(agreement))
     units[0].objective_transformed = 0.5
     out = tmp_path / "site"
     write_gallery(out, [LayerEntry("conv", "Conv2d, output (4, 8, 8)", units)], title="test",
@@ -100,6 +102,9 @@ def test_unit_and_layer_pages_show_the_route_check(tmp_path):
     assert "<stem>" not in pages[0] and "<tr><td>&lt;stem&gt;</td>" in pages[0]
     assert "under random transforms</td><td>0.5</td>" in pages[0]
     assert "under random transforms" not in pages[1]
+    assert '<td class="muted">robustness</td><td>0.81 of the activation under small shifts' \
+        in pages[0]
+    assert "robustness" not in pages[3]  # not measured
     layer = (out / "layers" / "conv.html").read_text()
     assert layer.count(BADGE) == 2  # the flagged unit's cell and the line that explains it
     assert re.search(r'<a class="cell flagged" href="../units/conv/0.html">.*?' + BADGE, layer)
@@ -108,6 +113,27 @@ def test_unit_and_layer_pages_show_the_route_check(tmp_path):
     for page in [out / "index.html", *out.rglob("*.html")]:
         for link in local_links(page):
             assert (page.parent / link).is_file(), f"{page}: broken link {link}"
+
+
+def test_class_pages_say_where_the_judge_ranks_the_class(tmp_path):
+    (tmp_path / "img").mkdir()
+    ranks = [(True, True, False, True, True, False), (False, True, False, False, True, True)]
+    units = [unit(tmp_path / "img", f"logit:{k}", 1.0) for k in range(3)]
+    for entry, (full1, small1, tiny1, full5, small5, tiny5) in zip(units, ranks):
+        entry.measured = Measurement({"top1_full": full1, "top1_64px": small1,
+                                      "top1_48px": tiny1, "top5_full": full5,
+                                      "top5_64px": small5, "top5_48px": tiny5}, None, "judge-net")
+    out = tmp_path / "site"
+    write_gallery(out, [LayerEntry("", "class logits", units)], title="test", settings={})
+    pages = [(out / "units" / "output" / f"{k}.html").read_text() for k in range(3)]
+    assert ("judged by judge-net</td><td>full size: top-1 · 64 px: top-1 · 48 px: missed"
+            in pages[0])
+    assert ("judged by judge-net</td><td>full size: missed · 64 px: top-1 · 48 px: top-5"
+            in pages[1])
+    assert "judged by" not in pages[2]  # not judged
+    layer = (out / "layers" / "output.html").read_text()
+    assert ("Judged by judge-net, another classifier: its top-1 is the class for full size 1 · "
+            "64 px 2 · 48 px 0 of 2 images.") in layer
 
 
 def test_route_svg_plots_every_layer_and_shades_those_near_the_unit():

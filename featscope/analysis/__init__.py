@@ -1,6 +1,7 @@
 """Analysis of models and visualizations: the natural images that excite a unit most
 (dataset examples), quality metrics, the route check (does a visualization travel through the
-network as its unit's natural images do), and what a classifier says about an image."""
+network as its unit's natural images do), what a classifier says about an image, and all of
+these measured at once as summary.json records them (``measure``)."""
 
 from .classify import probabilities
 from .examples import (
@@ -24,10 +25,11 @@ from .metrics import (
                       thumbnail,
                       transferability,
 )
+from .report import Measured, load_judge, measure
 from .routes import Route, path_layers, trace_routes
 
 __all__ = ["probabilities", "Example", "Examples", "cached_examples", "crop", "merge_examples",
            "peak_box", "scan_examples",
            "top_examples", "THUMBNAILS", "Transfer", "activation_ratio", "natural_maxima",
            "natural_scores", "objective_values", "robustness", "thumbnail", "transferability",
-           "Route", "path_layers", "trace_routes"]
+           "Measured", "load_judge", "measure", "Route", "path_layers", "trace_routes"]

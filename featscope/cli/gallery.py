@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
 import torch
 import typer
 
+from ..analysis.report import DRAWS, load_judge, measure
 from ..analysis.routes import (
     MIN_NATURALS,
     Route,
@@ -23,12 +25,15 @@ from ..engine.probing import MODEL_OUTPUT, LayerInfo
 from ..errors import FeatscopeError
 from ..files.images import find_images, load_image, load_prepared, mode_for, to_tensor
 from ..files.writing import save_png
+from ..models import LoadedModel
 from ..objectives.base import Objective
+from ..store.store import StoredUnit
 from ..transforms.affine import resize_to
-from ..views.gallery import LayerEntry, UnitEntry, write_gallery
+from ..views.gallery import LayerEntry, Measurement, UnitEntry, write_gallery
 from ..views.selection import choose_layers, class_targets, layer_infos
 from .app import log
 from .options import (
+    JUDGE_HELP,
     ExamplesOptions,
     LayerOptions,
     ModelOptions,
@@ -49,15 +54,18 @@ def gallery_command(
     every: Annotated[bool, typer.Option("--all", help="every unit of each layer")] = False,
     classes: Annotated[Optional[str], typer.Option(
         "--classes", help="also render these classes, e.g. 1,207,goldfinch")] = None,
+    judge: Annotated[Optional[str], typer.Option("--judge", help=JUDGE_HELP)] = None,
 ) -> None:
     """Write a browsable static HTML gallery of layers and units (open OUT/index.html).
 
     An index of layers, a page per layer with its unit grid, a page per unit with its
-    objective curve, dataset examples (--images) and the command that reproduces it. With
-    --images, each unit page also shows the route check (does the visualization travel
-    through the network as the unit's top natural images do?) and layer pages mark the units
-    it flags. No server or network needed. Running the same command again reuses the units
-    already rendered.
+    objective curve, its robustness, dataset examples (--images) and the command that
+    reproduces it. With --images, each unit page also shows the route check (does the
+    visualization travel through the network as the unit's top natural images do?) and layer
+    pages mark the units it flags; with --judge, class pages show whether another classifier
+    sees the class, also as 64 and 48 px thumbnails. summary.json holds the same
+    measurements as `featscope evaluate` writes. No server or network needed. Running the same
+    command again reuses the units already rendered.
     """
     job = Job("gallery", model, rendering, output, examples=examples, copies_to_top=False)
     infos = layer_infos(job.loaded)
@@ -72,11 +80,12 @@ def gallery_command(
         targets += wanted
         sections.append((MODEL_OUTPUT, [(t.split(":", 1)[1], t) for t in wanted]))
     objectives = job.objectives(targets)
+    judged = load_judge(judge, job.loaded, objectives) if judge else None  # before rendering
     job.render(objectives)
     job.dataset_examples(objectives)
-    job.write_summary({"layers": chosen})
-    routes = check_routes(job, targets, infos)
-    index = write_site(job, sections, infos, routes=routes)
+    measured = measure_units(job, targets, infos, judged)
+    job.write_summary({"layers": chosen, **measured.summary})
+    index = write_site(job, sections, infos, measured=measured.by_label)
     if not output.quiet:
         log(f"wrote the gallery: {Path(index).resolve().as_uri()}")
     job.finish()
@@ -89,15 +98,16 @@ Section = tuple[str, list[tuple[str, str]]]
 def write_site(job: Job, sections: Sequence[Section], infos: dict[str, LayerInfo], *,
                status: str | None = None, refresh: int | None = None,
                written: set[str] | None = None,
-               routes: Mapping[str, Route] | None = None) -> Path:
+               measured: Mapping[str, Measurement] | None = None) -> Path:
     """The gallery of the job's units stored so far (a unit not yet rendered is left out,
     and its layer says how many are there): index with the overview figure, layer and unit
-    pages. ``status``, ``refresh`` and ``written``: see ``write_gallery``; ``routes``: the
-    route check of units by label (``check_routes``)."""
-    routes = routes or {}
+    pages. ``status``, ``refresh`` and ``written``: see ``write_gallery``; ``measured``: the
+    units' measurements by label (``measure_units``)."""
+    measured = measured or {}
     found = job.found
     settings = job.header()["settings"]
     entries, figure_rows = [], []
+    nothing = Measurement()
     for layer, members in sections:
         done = [(name, job.stored[label]) for name, label in members if label in job.stored]
         units = [UnitEntry(name, unit.target, job.folder / unit.image,
@@ -106,7 +116,8 @@ def write_site(job: Job, sections: Sequence[Section], infos: dict[str, LayerInfo
                            {**settings, "recipe": unit.preset, "seed": unit.seed},
                            found.by_target.get(unit.target, []) if found else [],
                            found.ratio(unit.target, unit.objective or 0.0) if found else None,
-                           unit.zero_gradient, unit.objective_transformed, routes.get(unit.label))
+                           unit.zero_gradient, unit.objective_transformed,
+                           measured.get(unit.label, nothing))
                  for name, unit in done if unit.image is not None]
         info = infos.get(layer)
         described = "class logits" if layer == MODEL_OUTPUT else \
@@ -124,44 +135,82 @@ def write_site(job: Job, sections: Sequence[Section], infos: dict[str, LayerInfo
                          figures=figures, status=status, refresh=refresh, written=written)
 
 
-def check_routes(job: Job, labels: Sequence[str], infos: dict[str, LayerInfo]
-                 ) -> dict[str, Route]:
-    """The route check of the units ``labels`` (those rendered, with a layer before theirs)
-    against the images under --images, in one batch: {label: its route}. None without
-    --images; with fewer than ``MIN_NATURALS`` readable images, none and a line that says so.
-    """
-    if job.found is None:
-        return {}
+@dataclass
+class Measured:
+    """What ``measure_units`` measured: per unit by label, and for summary.json."""
+
+    by_label: dict[str, Measurement]
+    summary: dict  # summary.json's "metrics" (the means) and "metrics_settings"
+
+
+def measure_units(job: Job, labels: Sequence[str], infos: dict[str, LayerInfo],
+                  judge: LoadedModel | None = None) -> Measured:
+    """Measure the rendered units of ``labels`` in one batch, as ``featscope evaluate`` does,
+    and enter each unit's measurements in its summary row: robustness; with ``judge``, the
+    transfer of the class targets; with --images, the route check against those images
+    (``_route_images``; none with fewer than ``MIN_NATURALS`` readable ones, and a line that
+    says so)."""
+    units = [job.stored[label] for label in labels
+             if label in job.stored and job.stored[label].image is not None]
+    if not units or not job.loaded.is_image:
+        return Measured({}, {})
     say = (lambda line: None) if job.output.quiet else log
+    size = tuple(job.loaded.input_shape[1:])
+    mode = mode_for(job.loaded.input_shape[0])
+    images = torch.cat([resize_to(load_image(job.folder / unit.image, mode)[None], size)
+                        for unit in units])  # (B, C, H, W)
+    objectives = [job.targets[unit.label] for unit in units]
+    module, device = job.loaded.module, resolve_device(job.rendering.device)
+    home = module_device(module)
+    try:
+        module.to(device)
+        if judge is not None:
+            judge.module.to(device)
+        measured = measure(job.loaded, objectives, images, judge=judge)
+        routes = _routes(job, units, images, infos, say)
+        if any(route is not None for route in routes):
+            measured.add_routes(routes)
+    finally:
+        module.to(home)
+    by_label = {}
+    for i, unit in enumerate(units):
+        job.rows[unit.label].update(measured.row(i))
+        by_label[unit.label] = Measurement(measured.metrics[i], measured.routes[i],
+                                           judge.name if judge is not None else None)
+    settings = {"natural": None if job.found is None else str(job.examples.images),
+                "judge": judge.name if judge is not None else None, "draws": DRAWS}
+    return Measured(by_label, {"metrics": measured.means(), "metrics_settings": settings})
+
+
+def _routes(job: Job, units: Sequence[StoredUnit], images: torch.Tensor,
+            infos: dict[str, LayerInfo], say: Callable[[str], None]) -> list[Route | None]:
+    """The route check of each of ``units`` (their ``images``) against the images under
+    --images: None for a unit with no layer before its own, and for all without --images or
+    enough readable images in it."""
+    none: list[Route | None] = [None] * len(units)
+    if job.found is None:
+        return none
     paths, readable = _route_images(job)
     if len(paths) < MIN_NATURALS:
         say(skipped_note(len(paths), "--images"))
-        return {}
-    units = [job.stored[label] for label in labels
-             if label in job.stored and job.stored[label].image is not None]
-    checked = [unit for unit in units
+        return none
+    checked = [i for i, unit in enumerate(units)
                if _has_route(list(infos.values()), job.targets[unit.label])]
     if len(checked) < len(units):
         say(f"route check: {len(units) - len(checked)} unit(s) have no layer with a feature "
             "map before theirs: not checked")
     if not checked:
-        return {}
+        return none
     size = tuple(job.loaded.input_shape[1:])
     mode = mode_for(job.loaded.input_shape[0])
     naturals = [to_tensor(load_prepared(path, size, mode)) for path in paths]  # as the examples
-    images = torch.cat([resize_to(load_image(job.folder / unit.image, mode)[None], size)
-                        for unit in checked])  # (B, C, H, W)
-    module = job.loaded.module
-    home = module_device(module)
-    try:
-        module.to(resolve_device(job.rendering.device))
-        routes = trace_routes(job.loaded, [job.targets[unit.label] for unit in checked], images,
-                              naturals)
-    finally:
-        module.to(home)
-    say(flagged_note([unit.label for unit in checked], routes)
+    found = trace_routes(job.loaded, [job.targets[units[i].label] for i in checked],
+                         images[checked], naturals)
+    say(flagged_note([units[i].label for i in checked], found)
         + (f"; against {len(paths)} of the {readable} images" if len(paths) < readable else ""))
-    return {unit.label: route for unit, route in zip(checked, routes)}
+    for i, route in zip(checked, found):
+        none[i] = route
+    return none
 
 
 def _has_route(layers: Sequence[LayerInfo], objective: Objective) -> bool:

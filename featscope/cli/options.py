@@ -199,6 +199,10 @@ class ClusterOptions:
         check_cluster(self.cluster, self.workers)
 
 
+JUDGE_HELP = ("another classifier (e.g. efficientnet_lite1): does it see each class image's "
+              "class, at full size and as 64 and 48 px thumbnails")
+
+
 def _option(*names: str, help: str) -> typer.models.OptionInfo:
     return typer.Option(*names, help=help)
 

@@ -40,6 +40,17 @@ ANOTHER_ROUTE = "takes another route than its top natural images"  # a flagged u
 BADGE = "⚑ route"  # marks a flagged unit in its layer's grid
 
 
+@dataclass(frozen=True)
+class Measurement:
+    """What was measured of a unit's visualization: its metrics by name
+    (``featscope.analysis.report``; e.g. "robustness", "top1_64px"), its route (None: not
+    checked) and the name of the classifier that judged it (None: none did)."""
+
+    metrics: dict = field(default_factory=dict)
+    route: Route | None = None
+    judge: str | None = None
+
+
 @dataclass
 class UnitEntry:
     label: str  # what the unit is called in its layer: "17", or a class name
@@ -54,7 +65,12 @@ class UnitEntry:
     ratio: float | None = None  # activation over the best natural image's (when that is > 0)
     zero_gradient: bool = False
     objective_transformed: float | None = None  # under the search's random transforms
-    route: Route | None = None  # its path against its top natural images' (the route check)
+    measured: Measurement = field(default_factory=Measurement)
+
+    @property
+    def route(self) -> Route | None:
+        """Its path against its top natural images' (the route check)."""
+        return self.measured.route
 
 
 @dataclass
@@ -268,9 +284,34 @@ def _layer_html(site: Site, position: int, number: int, title: str) -> str:
     body = (f"<nav>{' '.join(n for n in nav if n)}</nav>"
             f"<h1>{html.escape(layer.name or 'output')}</h1>"
             f"<p class=\"muted\">{html.escape(layer.description)} · {len(layer.units)} units · "
-            f"label: {legend}</p>{_routes_line(layer)}"
+            f"label: {legend}</p>{_routes_line(layer)}{_judge_line(layer)}"
             f"<p>{pager}</p><div class=\"grid\">{''.join(cells)}</div><p>{pager}</p>")
     return _page(f"{layer.name} — {title}", body)
+
+
+TRANSFER_VIEWS = (("full", "full size"), ("64px", "64 px"), ("48px", "48 px"))
+
+
+def transfer_text(metrics: dict) -> str:
+    """Where a judge ranks a class image's class, per view: "full size: top-1 · 64 px: top-5 ·
+    48 px: missed" (missed: not among its first five)."""
+    def rank(view: str) -> str:
+        return "top-1" if metrics[f"top1_{view}"] else \
+            "top-5" if metrics[f"top5_{view}"] else "missed"
+    return " · ".join(f"{shown}: {rank(view)}" for view, shown in TRANSFER_VIEWS)
+
+
+def _judge_line(layer: LayerEntry) -> str:
+    """The layer page's line on how a judge classifies its class images ("" where none did)."""
+    judged = [unit.measured for unit in layer.units
+              if unit.measured.judge is not None and
+              unit.measured.metrics.get("top1_full") is not None]
+    if not judged:
+        return ""
+    counts = " · ".join(f"{shown} {sum(bool(m.metrics[f'top1_{view}']) for m in judged)}"
+                        for view, shown in TRANSFER_VIEWS)
+    return (f"<p>Judged by {html.escape(judged[0].judge)}, another classifier: its top-1 is the "
+            f"class for {counts} of {len(judged)} images.</p>")
 
 
 def _routes_line(layer: LayerEntry) -> str:
@@ -444,6 +485,12 @@ def _unit_html(site: Site, position: int, i: int, title: str) -> str:
         agreement = unit.route.agreement
         facts.append(("route agreement", "no verdict" if math.isnan(agreement) else
                       f"{agreement:.2f}" + (" (flagged)" if unit.route.flagged else "")))
+    metrics = unit.measured.metrics
+    if metrics.get("robustness") is not None:
+        facts.append(("robustness", f"{metrics['robustness']:.2f} of the activation under small "
+                                    "shifts, scales and rotations"))
+    if unit.measured.judge is not None and metrics.get("top1_full") is not None:
+        facts.append((f"judged by {unit.measured.judge}", transfer_text(metrics)))
     if unit.zero_gradient:
         facts.append(("warning", "the input gradient was zero at every step"))
     table = "".join(f"<tr><td class=\"muted\">{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"

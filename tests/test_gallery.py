@@ -14,10 +14,12 @@ import pytest
 import torch
 from PIL import Image, ImageFont
 from skimage import data
+from typer.testing import CliRunner
 
 import featscope as fs
 import featscope.cli.gallery as gallery_cli
 from featscope.analysis import Example, Examples, trace_routes
+from featscope.cli.app import app
 from featscope.drawing.grid import label_height
 from featscope.files.images import load_folder, load_image
 from featscope.views.gallery import ANOTHER_ROUTE, BADGE
@@ -266,6 +268,21 @@ def test_gallery_without_enough_natural_images_has_no_route_check(tmp_path):
             assert "Route check" not in text and BADGE not in text, page
         assert ("Dataset examples" in (out / "units" / "unit" / "0.html").read_text()) == \
             bool(extra)
+
+
+def test_measuring_in_chunks_gives_the_same_values(tmp_path, monkeypatch):
+    photos = smooth_photos(tmp_path / "photos", 12)
+    runs = {}
+    for chunk in (256, 1):  # every unit at once; one unit at a time
+        monkeypatch.setattr(gallery_cli, "MEASURE_CHUNK", chunk)
+        out = tmp_path / f"chunk{chunk}"
+        result = CliRunner().invoke(app, [*ROUTED, "--images", str(photos), "--steps", "8",
+                                          "--quiet", "--out", str(out)], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        runs[chunk] = json.loads((out / "summary.json").read_text())["results"]
+    for whole, alone in zip(runs[256], runs[1], strict=True):
+        assert whole["metrics"] == alone["metrics"] and whole["route"] == alone["route"]
+        assert whole["route"] is not None and whole["metrics"]["robustness"] is not None
 
 
 def test_route_check_samples_a_large_folder_keeping_every_units_examples(tmp_path,

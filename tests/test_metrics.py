@@ -55,6 +55,23 @@ def test_robustness_is_one_for_an_invariant_objective_and_lower_for_a_local_one(
     assert 0 <= local.item() < 0.9
 
 
+def test_an_images_robustness_does_not_depend_on_the_others_or_the_chunks():
+    conv = nn.Sequential(nn.Conv2d(3, 1, 1, bias=False))
+    with torch.no_grad():
+        conv[0].weight.fill_(1.0)
+    model = loaded(conv)
+    dots = torch.zeros(3, 3, 32, 32)
+    for i, at in enumerate((8, 14, 20)):
+        dots[i, :, at:at + 4, at:at + 4] = 1.0
+    objectives = [fs.neuron("0", 0, (at + 1, at + 1)) for at in (8, 14, 20)]
+    together = metrics.robustness(model, objectives, dots)
+    one_by_one = metrics.robustness(model, objectives, dots, chunk=1)
+    reordered = metrics.robustness(model, objectives[::-1], dots.flip(0), chunk=2)
+    assert torch.equal(together, one_by_one) and torch.equal(together, reordered.flip(0))
+    assert len(set(together.tolist())) == 3  # each neuron's own draws (not a constant)
+    assert not torch.equal(together, metrics.robustness(model, objectives, dots, seed=1))
+
+
 def test_transferability_counts_top1_top5_and_thumbnails_lose_fine_texture():
     judge = loaded(FineDetail(), side=96)
     checker = (torch.arange(96)[:, None] + torch.arange(96)[None, :]) % 2

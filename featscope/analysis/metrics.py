@@ -27,8 +27,9 @@ from ..models import LoadedModel
 from ..objectives.base import Objective
 from ..objectives.binding import bind_objectives
 from ..objectives.scoring import batch_scores
+from ..randomness import UnitRandom, unit_seed
 from ..rendering.plan import INFERENCE_BATCH
-from ..transforms.affine import resize_to, small_transforms
+from ..transforms.affine import per_image, resize_to, small_transforms
 
 THUMBNAILS = (64, 48)
 
@@ -101,19 +102,24 @@ def activation_ratio(model: LoadedModel, objectives: Sequence[Objective], images
 
 
 def robustness(model: LoadedModel, objectives: Sequence[Objective], images: torch.Tensor,
-               draws: int = 8, seed: int = 0) -> torch.Tensor:
-    """(B,) mean objective over ``draws`` random small transforms / the untransformed value."""
+               draws: int = 8, seed: int = 0, chunk: int = INFERENCE_BATCH) -> torch.Tensor:
+    """(B,) mean objective over ``draws`` random small transforms / the untransformed value.
+
+    Image i's transforms come from its objective's own generator (``unit_seed``), so its
+    value does not depend on the other images, their order or ``chunk`` (images measured at
+    once, which bounds the memory)."""
     size = tuple(model.input_shape[1:])
-    images = resize_to(images, size)
     objectives = bind_objectives(objectives, model.module, model.input_shape, model.class_names)
-    generator = torch.Generator().manual_seed(seed)
-    transform = small_transforms(min(size))
-    base = objective_values(model, objectives, images)
-    moved = torch.stack([
-        objective_values(model, objectives, transform(images, generator))
-        for _ in range(draws)
-    ]).mean(0)
-    return moved / base.abs().clamp_min(1e-12) * base.sign()
+    transform = per_image(small_transforms(min(size)), size)  # each with its own draws
+    values = []
+    for start in range(0, images.shape[0], chunk):
+        part, aims = resize_to(images[start:start + chunk], size), objectives[start:start + chunk]
+        random = UnitRandom([unit_seed(seed, objective.name) for objective in aims])
+        base = objective_values(model, aims, part)
+        moved = torch.stack([objective_values(model, aims, transform(part, random))
+                             for _ in range(draws)]).mean(0)
+        values.append(moved / base.abs().clamp_min(1e-12) * base.sign())
+    return torch.cat(values)
 
 
 def thumbnail(images: torch.Tensor, side: int, size: tuple[int, int]) -> torch.Tensor:

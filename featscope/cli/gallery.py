@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import torch
 import typer
 
-from ..analysis.report import DRAWS, load_judge, measure
+from ..analysis.report import DRAWS, Measured, load_judge, measure
 from ..analysis.routes import (
     MIN_NATURALS,
     Route,
@@ -27,7 +27,6 @@ from ..files.images import find_images, load_image, load_prepared, mode_for, to_
 from ..files.writing import save_png
 from ..models import LoadedModel
 from ..objectives.base import Objective
-from ..store.store import StoredUnit
 from ..transforms.affine import resize_to
 from ..views.gallery import LayerEntry, Measurement, UnitEntry, write_gallery
 from ..views.selection import choose_layers, class_targets, layer_infos
@@ -45,6 +44,7 @@ from .session import Job, value_text
 
 OVERVIEW_UNITS = 8  # units per layer in the index's overview figure
 ROUTE_IMAGES = 256  # natural images the route check reads at most, besides units' examples
+MEASURE_CHUNK = 256  # units whose images are measured at once
 
 
 @command("gallery")
@@ -136,7 +136,7 @@ def write_site(job: Job, sections: Sequence[Section], infos: dict[str, LayerInfo
 
 
 @dataclass
-class Measured:
+class UnitMeasurements:
     """What ``measure_units`` measured: per unit by label, and for summary.json."""
 
     by_label: dict[str, Measurement]
@@ -144,73 +144,79 @@ class Measured:
 
 
 def measure_units(job: Job, labels: Sequence[str], infos: dict[str, LayerInfo],
-                  judge: LoadedModel | None = None) -> Measured:
-    """Measure the rendered units of ``labels`` in one batch, as ``featscope evaluate`` does,
-    and enter each unit's measurements in its summary row: robustness; with ``judge``, the
-    transfer of the class targets; with --images, the route check against those images
+                  judge: LoadedModel | None = None) -> UnitMeasurements:
+    """Measure the rendered units of ``labels`` as ``featscope evaluate`` does, in chunks of
+    ``MEASURE_CHUNK`` (which bound the memory and leave the values as they are), and enter
+    each unit's measurements in its summary row: robustness; with ``judge``, the transfer of
+    the class targets; with --images, the route check against those images
     (``_route_images``; none with fewer than ``MIN_NATURALS`` readable ones, and a line that
     says so)."""
     units = [job.stored[label] for label in labels
              if label in job.stored and job.stored[label].image is not None]
     if not units or not job.loaded.is_image:
-        return Measured({}, {})
+        return UnitMeasurements({}, {})
     say = (lambda line: None) if job.output.quiet else log
+    naturals, readable = _route_naturals(job, say)
+    layers = list(infos.values())
+    checked = [unit for unit in units if _has_route(layers, job.targets[unit.label])]
+    if naturals is not None and len(checked) < len(units):
+        say(f"route check: {len(units) - len(checked)} unit(s) have no layer with a feature "
+            "map before theirs: not checked")
+    routed = {unit.label for unit in checked} if naturals is not None else set()
     size = tuple(job.loaded.input_shape[1:])
     mode = mode_for(job.loaded.input_shape[0])
-    images = torch.cat([resize_to(load_image(job.folder / unit.image, mode)[None], size)
-                        for unit in units])  # (B, C, H, W)
-    objectives = [job.targets[unit.label] for unit in units]
     module, device = job.loaded.module, resolve_device(job.rendering.device)
     home = module_device(module)
+    metrics: list[dict] = []
+    routes: list[Route | None] = []
     try:
         module.to(device)
         if judge is not None:
             judge.module.to(device)
-        measured = measure(job.loaded, objectives, images, judge=judge)
-        routes = _routes(job, units, images, infos, say)
-        if any(route is not None for route in routes):
-            measured.add_routes(routes)
+        for start in range(0, len(units), MEASURE_CHUNK):
+            part = units[start:start + MEASURE_CHUNK]
+            images = torch.cat([resize_to(load_image(job.folder / unit.image, mode)[None], size)
+                                for unit in part])  # (b, C, H, W)
+            objectives = [job.targets[unit.label] for unit in part]
+            metrics += measure(job.loaded, objectives, images, judge=judge).metrics
+            traced = [i for i, unit in enumerate(part) if unit.label in routed]
+            found = iter(trace_routes(job.loaded, [objectives[i] for i in traced],
+                                      images[traced], naturals) if traced else [])
+            routes += [next(found) if unit.label in routed else None for unit in part]
     finally:
         module.to(home)
+    measured = Measured(metrics)
+    if routed:
+        measured.add_routes(routes)
+        names = [unit.label for unit in units if unit.label in routed]
+        say(flagged_note(names, [route for route in routes if route is not None])
+            + (f"; against {len(naturals)} of the {readable} images"
+               if len(naturals) < readable else ""))
+    judged = judge.name if judge is not None else None
     by_label = {}
     for i, unit in enumerate(units):
         job.rows[unit.label].update(measured.row(i))
-        by_label[unit.label] = Measurement(measured.metrics[i], measured.routes[i],
-                                           judge.name if judge is not None else None)
+        by_label[unit.label] = Measurement(measured.metrics[i], measured.routes[i], judged)
     settings = {"natural": None if job.found is None else str(job.examples.images),
-                "judge": judge.name if judge is not None else None, "draws": DRAWS}
-    return Measured(by_label, {"metrics": measured.means(), "metrics_settings": settings})
+                "judge": judged, "draws": DRAWS}
+    return UnitMeasurements(by_label, {"metrics": measured.means(),
+                                       "metrics_settings": settings})
 
 
-def _routes(job: Job, units: Sequence[StoredUnit], images: torch.Tensor,
-            infos: dict[str, LayerInfo], say: Callable[[str], None]) -> list[Route | None]:
-    """The route check of each of ``units`` (their ``images``) against the images under
-    --images: None for a unit with no layer before its own, and for all without --images or
-    enough readable images in it."""
-    none: list[Route | None] = [None] * len(units)
+def _route_naturals(job: Job, say: Callable[[str], None]
+                    ) -> tuple[list[torch.Tensor] | None, int]:
+    """The natural images the route check compares with (``_route_images``), prepared as the
+    dataset examples were, and how many under --images were readable; None without --images
+    or with too few readable ones (said)."""
     if job.found is None:
-        return none
+        return None, 0
     paths, readable = _route_images(job)
     if len(paths) < MIN_NATURALS:
         say(skipped_note(len(paths), "--images"))
-        return none
-    checked = [i for i, unit in enumerate(units)
-               if _has_route(list(infos.values()), job.targets[unit.label])]
-    if len(checked) < len(units):
-        say(f"route check: {len(units) - len(checked)} unit(s) have no layer with a feature "
-            "map before theirs: not checked")
-    if not checked:
-        return none
+        return None, readable
     size = tuple(job.loaded.input_shape[1:])
     mode = mode_for(job.loaded.input_shape[0])
-    naturals = [to_tensor(load_prepared(path, size, mode)) for path in paths]  # as the examples
-    found = trace_routes(job.loaded, [job.targets[units[i].label] for i in checked],
-                         images[checked], naturals)
-    say(flagged_note([units[i].label for i in checked], found)
-        + (f"; against {len(paths)} of the {readable} images" if len(paths) < readable else ""))
-    for i, route in zip(checked, found):
-        none[i] = route
-    return none
+    return [to_tensor(load_prepared(path, size, mode)) for path in paths], readable
 
 
 def _has_route(layers: Sequence[LayerInfo], objective: Objective) -> bool:

@@ -118,12 +118,6 @@ def test_two_ray_workers_give_the_single_process_atlas(ray_instance, reference, 
     for target in UNITS:
         assert [e["path"] for e in ours[target]["examples"]] == \
             [e["path"] for e in theirs[target]["examples"]]
-        # Measured at the end as the gallery measures (no route check: no block runs
-        # before _blocks.0).
-        assert ours[target]["metrics"]["robustness"] == pytest.approx(
-            theirs[target]["metrics"]["robustness"], rel=0.05, abs=0.02), target
-        assert ours[target]["route"] is theirs[target]["route"] is None
-    assert "robustness</td>" in (out / "units" / LAYER / "0.html").read_text()
     progress = json.loads((out / "progress.json").read_text())
     assert progress["state"] == "finished" and progress["examples"] == {"shards": 3, "done": 3}
     assert (progress["done"], progress["rendered"], progress["requeued"]) == (16, 16, 0)

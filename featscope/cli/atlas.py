@@ -22,10 +22,9 @@ from ..inputs.base import InputKind
 from ..models import LoadedModel
 from ..store.location import is_url
 from ..store.store import ResultStore
-from ..views.gallery import Measurement
 from ..views.selection import choose_layers, class_targets, every_layer, layer_infos
 from .app import console, log, warn
-from .gallery import measure_units, write_site
+from .gallery import write_site
 from .loading import load_adapted
 from .options import (
     AccentOptions,
@@ -133,14 +132,6 @@ def atlas_command(
             job.render_missing(objectives, labels, todo,
                                renderer=lambda *_: atlas.render(
                                    lambda units: job.record(units, summary=False)))
-        if atlas.progress.state == "finished":  # not after a Ctrl-C or a failure
-            # Every unit is in: measure them here, as `featscope gallery` does.
-            if not quiet:
-                log(f"atlas: measuring {len(job.stored)} units (robustness"
-                    + (", the route check)" if examples.images is not None else ")"))
-            measured = measure_units(job, labels, infos)
-            site.measured = measured.by_label
-            site.extra.update(measured.summary)
     finally:
         if live is not None:
             live.stop()
@@ -182,7 +173,6 @@ class Site:
     def __init__(self, job: Job, sections, infos, chosen: dict[str, list[int]]):
         self.job, self.sections, self.infos = job, sections, infos
         self.extra: dict = {"layers": chosen}
-        self.measured: dict[str, Measurement] = {}  # once every unit is in (measure_units)
         self.written: set[str] = set()  # units whose thumbnails are written
         self.last = 0.0
         self.every = float(GALLERY_EVERY)
@@ -200,8 +190,7 @@ class Site:
         if progress.state == "interrupted":
             status += "; run the same command again to go on"
         index = write_site(self.job, self.sections, self.infos, status=status,
-                           refresh=round(self.every) if running else None, written=self.written,
-                           measured=self.measured)
+                           refresh=round(self.every) if running else None, written=self.written)
         self.last = time.monotonic()
         self.every = max(GALLERY_EVERY, REFRESH_SHARE * (self.last - now))
         if say:

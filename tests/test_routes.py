@@ -13,6 +13,7 @@ from torch import nn
 
 import featscope as fs
 from featscope.analysis import Route, natural_scores, path_layers, trace_routes
+from featscope.analysis.routes import MIN_SPAN
 from featscope.engine.probing import list_layers
 
 from .test_cli import featscope
@@ -147,6 +148,18 @@ def test_a_route_places_the_visualization_between_the_two_references():
     assert math.isclose(route.agreement, 1 / 3, rel_tol=1e-6) and route.flagged
     row = route.to_dict()
     assert row["score"][2] is None and row["flagged"] is True and row["layers"] == list("abcd")
+
+
+def test_a_layer_that_barely_tells_the_routes_apart_does_not_score():
+    # At "b" the top images are 0.01 more alike than unrelated ones: a visualization 0.3 above
+    # the unrelated images would score 30 there and decide the agreement alone.
+    route = Route(("a", "b"), visualization=torch.tensor([0.5, 0.4]),
+                  top=torch.tensor([0.8, 0.11]), unrelated=torch.tensor([0.2, 0.1]))
+    assert math.isclose(route.score[0], 0.5, rel_tol=1e-6) and math.isnan(route.score[1])
+    assert math.isnan(route.agreement) and not route.flagged  # the near layer tells nothing
+    wider = Route(("a", "b"), visualization=torch.tensor([0.5, 0.4]),
+                  top=torch.tensor([0.8, 0.1 + MIN_SPAN]), unrelated=torch.tensor([0.2, 0.1]))
+    assert math.isclose(wider.agreement, 0.3 / MIN_SPAN, rel_tol=1e-5)
 
 
 def test_the_path_ends_before_the_units_layer_and_a_class_reads_all():

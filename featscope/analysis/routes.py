@@ -20,7 +20,8 @@ cosine of two such vectors. Per layer, three numbers:
 
 ``score`` places the visualization between the two references: 0 where it is as similar to the
 top images as unrelated images are, 1 where it is as similar as they are to each other (NaN
-where the layer does not tell them apart). ``agreement`` is the mean score over the quarter of
+where the layer does not tell them apart: the top images are less than ``MIN_SPAN`` more alike
+than unrelated ones). ``agreement`` is the mean score over the quarter of
 the path nearest the unit (at least the last layer): the unit is computed from those layers, so
 a visualization that excites it the way natural images do must resemble them there (in early
 layers even honest visualizations look unlike photographs, as Geirhos et al. found). A
@@ -48,6 +49,10 @@ from .metrics import every_score, probed_batches
 TOP = 5  # top natural images per unit (and as many unrelated ones)
 MIN_NATURALS = 4  # natural images the check needs at least (2 top, 2 unrelated)
 FLAG_BELOW = 0.5  # agreement under which a visualization is flagged
+# How much more alike (mean cosine) the top natural images must be than unrelated ones are to
+# them for a layer to score: with a smaller gap, sampling noise in either mean (a few images
+# each) would be divided by almost nothing, and a visualization's score could swing to ±100.
+MIN_SPAN = 0.05
 
 
 @dataclass(frozen=True)
@@ -63,10 +68,11 @@ class Route:
     @property
     def score(self) -> torch.Tensor:
         """(L,) 0: as similar to the top images as unrelated images are; 1: as they are to each
-        other; NaN where the top images are no more alike than unrelated ones."""
+        other; NaN where the top images are less than ``MIN_SPAN`` more alike than unrelated
+        ones (there the layer tells the two routes apart too little to place anything)."""
         span = self.top - self.unrelated
-        value = (self.visualization - self.unrelated) / span.clamp_min(1e-6)
-        return torch.where(span > 1e-6, value, torch.full_like(value, float("nan")))
+        value = (self.visualization - self.unrelated) / span.clamp_min(MIN_SPAN)
+        return torch.where(span >= MIN_SPAN, value, torch.full_like(value, float("nan")))
 
     @property
     def near(self) -> int:

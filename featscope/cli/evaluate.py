@@ -9,7 +9,7 @@ import torch
 import typer
 
 from ..analysis.report import DRAWS, load_judge, measure
-from ..analysis.routes import MIN_NATURALS, flagged_note, skipped_note
+from ..analysis.routes import flagged_note, skipped_note
 from ..engine.device import resolve_device
 from ..errors import FeatscopeError
 from ..files.images import load_folder, load_image, mode_for
@@ -79,11 +79,10 @@ def evaluate_command(
     if judged is not None:
         judged.module.to(target_device)
     measured = measure(loaded, objectives, images, draws=draws, naturals=naturals, judge=judged)
-    if naturals is not None:
-        if len(naturals) >= MIN_NATURALS:
-            log(flagged_note([row["target"] for row in rows], measured.routes))
-        else:
-            log(skipped_note(len(naturals), "--natural"))
+    if any(route is not None for route in measured.routes):  # measure ran the route check
+        log(flagged_note([row["target"] for row in rows], measured.routes))
+    elif naturals is not None:
+        log(skipped_note(len(naturals), "--natural"))
     for i, row in enumerate(rows):
         row.update(measured.row(i))
     summary["metrics"] = measured.means()

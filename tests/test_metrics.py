@@ -92,3 +92,6 @@ def test_transferability_needs_a_class_per_image_and_matching_channels():
         metrics.transferability(judge, [0], torch.rand(2, 3, 32, 32))
     with pytest.raises(fs.FeatscopeError, match="3-channel"):
         metrics.transferability(judge, [0], torch.rand(1, 1, 32, 32))
+    # A class beyond the judge's logits (it names no classes, so its output tells).
+    with pytest.raises(fs.FeatscopeError, match="class 7 is out of range for the judge"):
+        metrics.transferability(judge, [7], torch.rand(1, 3, 32, 32))

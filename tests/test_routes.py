@@ -172,6 +172,18 @@ def test_the_path_ends_before_the_units_layer_and_a_class_reads_all():
         path_layers(infos, fs.channel("stripes", 0))
 
 
+def test_a_unit_with_no_layer_before_it_has_no_route_and_the_others_are_unchanged():
+    model = loaded(True)
+    images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    units = [fs.channel("stripes", 0), *UNITS[:2]]
+    first, *others = trace_routes(model, units, images, NATURALS)
+    assert first is None  # nothing runs before the first layer: not checked, not an error
+    alone = trace_routes(model, UNITS[:2], images[1:], NATURALS)
+    for route, own in zip(others, alone, strict=True):
+        assert route.layers == own.layers and torch.equal(route.visualization, own.visualization)
+    assert trace_routes(model, units[:1], images[:1], NATURALS) == [None]
+
+
 def test_too_few_natural_images_is_a_clear_error():
     with pytest.raises(fs.FeatscopeError, match="at least 4 natural images"):
         trace_routes(loaded(False), UNITS[:1], torch.rand(1, 3, 32, 32), NATURALS[:3])
@@ -184,15 +196,24 @@ def test_evaluate_adds_each_units_route_to_the_summary(tmp_path):
         array = (image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         Image.fromarray(array).resize((96, 96)).save(photos / f"{i}.png")
     out = tmp_path / "out"
-    run = featscope("render", "_blocks.4:1", "_blocks.4:2", "--steps", "2", "--quiet",
-                    "--out", str(out))
+    # _blocks.0:3 has no block before it: its row says "not checked" and the others are.
+    run = featscope("render", "_blocks.4:1", "_blocks.4:2", "_blocks.0:3", "--steps", "2",
+                    "--quiet", "--out", str(out))
     assert run.returncode == 0, run.stderr
     run = featscope("evaluate", str(out), "--natural", str(photos), "--draws", "1")
     assert run.returncode == 0, run.stderr
     assert "route check: " in run.stdout + run.stderr
+    assert "1 not checked (no layer with a feature map runs before their unit's)" in \
+        " ".join((run.stdout + run.stderr).split())
     summary = json.loads((out / "summary.json").read_text())
-    for row in summary["results"]:
+    rows = {row["target"]: row for row in summary["results"]}
+    unchecked = rows.pop("_blocks.0:3")
+    assert unchecked["route"] is None and unchecked["metrics"]["route_agreement"] is None
+    assert unchecked["metrics"]["route_flagged"] is None
+    for row in rows.values():
         assert row["route"]["layers"] == [f"_blocks.{i}" for i in range(4)]
         assert len(row["route"]["score"]) == 4 and isinstance(row["route"]["flagged"], bool)
         assert row["metrics"]["route_agreement"] == row["route"]["agreement"]
-    assert "route_agreement" in summary["metrics"]
+        assert row["metrics"]["route_flagged"] == (
+            None if row["route"]["agreement"] is None else row["route"]["flagged"])
+    assert "route_agreement" in summary["metrics"] and "route_flagged" in summary["metrics"]

@@ -143,6 +143,21 @@ class Transfer:
                 for k in (1, 5) for view, hit in self.top(k).items()}
 
 
+def check_judge(judge: LoadedModel, channels: int, classes: Sequence[int],
+                count: int | None = None) -> None:
+    """Raise where ``judge`` cannot judge images of ``channels`` channels on ``classes``: it
+    reads another number of channels, or a class is beyond its ``count`` classes (default:
+    its class names', where it has them)."""
+    if channels != judge.input_shape[0]:
+        raise FeatscopeError(f"the judge {judge.name} takes {judge.input_shape[0]}-channel "
+                             f"images; the images to judge have {channels}")
+    count = count if count is not None else \
+        (len(judge.class_names) if judge.class_names is not None else None)
+    if count is not None and classes and max(classes) >= count:
+        raise FeatscopeError(f"class {max(classes)} is out of range for the judge {judge.name} "
+                             f"({count} classes)")
+
+
 @torch.no_grad()
 def transferability(judge: LoadedModel, classes: Sequence[int], images: torch.Tensor,
                     thumbnails: Sequence[int] = THUMBNAILS,
@@ -150,9 +165,7 @@ def transferability(judge: LoadedModel, classes: Sequence[int], images: torch.Te
     """How the ``judge`` model ranks each image's target class, at full size and as thumbnails."""
     if len(classes) != images.shape[0]:
         raise FeatscopeError(f"{len(classes)} classes for {images.shape[0]} images")
-    if images.shape[1] != judge.input_shape[0]:
-        raise FeatscopeError(f"the judge {judge.name} takes {judge.input_shape[0]}-channel "
-                             f"images; these have {images.shape[1]}")
+    check_judge(judge, images.shape[1], classes)
     device = module_device(judge.module)
     size = tuple(judge.input_shape[1:])
     target = torch.tensor(list(classes))
@@ -164,9 +177,7 @@ def transferability(judge: LoadedModel, classes: Sequence[int], images: torch.Te
             logits = torch.cat([
                 judge.module(judge.normalization(view(images[i:i + chunk].to(device)))).cpu()
                 for i in range(0, images.shape[0], chunk)])
-            if target.max() >= logits.shape[1]:
-                raise FeatscopeError(f"class {int(target.max())} is out of range for the judge "
-                                     f"{judge.name} ({logits.shape[1]} classes)")
+            check_judge(judge, images.shape[1], classes, count=logits.shape[1])
             own = logits.gather(1, target[:, None])
             ranks[name] = (logits > own).sum(1)
     return Transfer(ranks)

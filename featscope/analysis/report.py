@@ -5,7 +5,9 @@ through ``measure`` and write through ``Measured``, so their rows read alike:
 
 - ``robustness``: the objective under random small transforms over its value on the image;
 - ``activation_ratio`` (given natural images): over its maximum on them;
-- ``route_agreement`` (given at least ``MIN_NATURALS`` natural images): the route check;
+- ``route_agreement`` and ``route_flagged`` (given at least ``MIN_NATURALS`` natural images):
+  the route check, None where it did not run or, for ``route_flagged``, found no evidence
+  (so that its mean is the share of the units with evidence that are flagged);
 - ``top1_full``, ``top5_64px``, ... (given a judge): whether another classifier ranks a class
   target's class first (top-1) or among its first five (top-5), at full size and as 64 and
   48 px thumbnails; None for targets that are not classes.
@@ -23,7 +25,13 @@ from ..errors import FeatscopeError
 from ..models import LoadedModel, load_model
 from ..objectives.base import Objective
 from ..objectives.features import ClassLogit
-from .metrics import activation_ratio, natural_scores, robustness, transferability
+from .metrics import (
+    activation_ratio,
+    check_judge,
+    natural_scores,
+    robustness,
+    transferability,
+)
 from .routes import MIN_NATURALS, Route, trace_routes
 
 DRAWS = 8  # random transforms that robustness averages over
@@ -44,12 +52,7 @@ def load_judge(name: str, loaded: LoadedModel, objectives: Sequence[Objective]) 
     if not classes:
         raise FeatscopeError("--judge measures class targets (logit:K, prob:K); there are none")
     judge = load_model(name)
-    if judge.input_shape[0] != loaded.input_shape[0]:
-        raise FeatscopeError(f"the judge {judge.name} takes {judge.input_shape[0]}-channel "
-                             f"images; {loaded.name}'s have {loaded.input_shape[0]}")
-    if judge.class_names is not None and max(classes) >= len(judge.class_names):
-        raise FeatscopeError(f"class {max(classes)} is out of range for the judge {judge.name} "
-                             f"({len(judge.class_names)} classes)")
+    check_judge(judge, loaded.input_shape[0], classes)
     return judge
 
 
@@ -60,6 +63,7 @@ class Measured:
 
     metrics: list[dict[str, float | bool | None]]
     routes: list[Route | None] = field(default_factory=list)
+    traced: bool = False  # whether the route check ran (a unit's route may still be None)
 
     def __post_init__(self) -> None:
         self.routes = self.routes or [None] * len(self.metrics)
@@ -70,9 +74,12 @@ class Measured:
             metrics[name] = _number(value)
 
     def add_routes(self, routes: Sequence[Route | None]) -> None:
-        """The route of every visualization (None: not checked), and its agreement."""
-        self.routes = list(routes)
+        """The route of every visualization (None: not checked), its agreement and whether it
+        is flagged (None without evidence)."""
+        self.routes, self.traced = list(routes), True
         self.add("route_agreement", [None if r is None else r.agreement for r in routes])
+        self.add("route_flagged", [None if r is None or math.isnan(r.agreement) else r.flagged
+                                   for r in routes])
 
     def row(self, i: int) -> dict:
         """The fields of visualization i's summary row: ``metrics`` and ``route`` (None where
@@ -93,17 +100,20 @@ class Measured:
 
 def measure(loaded: LoadedModel, objectives: Sequence[Objective], images: torch.Tensor, *,
             draws: int = DRAWS, naturals: Sequence[torch.Tensor] | None = None,
-            judge: LoadedModel | None = None) -> Measured:
+            ratio: bool = True, judge: LoadedModel | None = None) -> Measured:
     """Robustness of visualization i (``images`` (B, C, H, W) in [0, 1]) on ``objectives[i]``;
-    with ``naturals`` ((C, H, W) images) the activation ratio and, from ``MIN_NATURALS`` of
-    them, the route check; with a ``judge`` (``load_judge``) the transfer of the class
-    targets, if there are any."""
+    with ``naturals`` ((C, H, W) images) the activation ratio (unless not ``ratio``: the
+    gallery has its own, over every image of its folder) and, from ``MIN_NATURALS`` of them,
+    the route check; with a ``judge`` (``load_judge``) the transfer of the class targets, if
+    there are any."""
     measured = Measured([{} for _ in objectives])
     measured.add("robustness", robustness(loaded, objectives, images, draws=draws).tolist())
     if naturals is not None:
-        scores = natural_scores(loaded, objectives, naturals)  # once, for both
-        measured.add("activation_ratio",
-                     activation_ratio(loaded, objectives, images, naturals, scores=scores).tolist())
+        scores = None  # without the ratio, the route check's pass over them scores them
+        if ratio:
+            scores = natural_scores(loaded, objectives, naturals)  # once, for both
+            measured.add("activation_ratio", activation_ratio(loaded, objectives, images,
+                                                              naturals, scores=scores).tolist())
         if len(naturals) >= MIN_NATURALS:
             measured.add_routes(trace_routes(loaded, objectives, images, naturals, scores=scores))
     if judge is not None and any(k is not None for k in classes_of(objectives)):

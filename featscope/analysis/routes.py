@@ -108,29 +108,42 @@ def skipped_note(count: int, source: str) -> str:
             f"(found {count})")
 
 
-def flagged_note(names: Sequence[str], routes: Sequence[Route], named: int = 8) -> str:
+def flagged_note(names: Sequence[str], routes: Sequence[Route | None], named: int = 8) -> str:
     """The line that sums up the routes of the visualizations ``names``: how many take another
-    route than their unit's top natural images (the first ``named`` of them by name)."""
-    flagged = [name for name, route in zip(names, routes) if route.flagged]
+    route than their unit's top natural images (the first ``named`` of them by name), and how
+    many were not checked (None: no layer runs before their unit's)."""
+    checked = [(name, route) for name, route in zip(names, routes) if route is not None]
+    unchecked = len(routes) - len(checked)
+    if not checked:
+        return (f"route check: none of the {unchecked} visualizations has a layer with a "
+                "feature map before its unit's; nothing to check")
+    flagged = [name for name, route in checked if route.flagged]
     listed = f" ({', '.join(flagged[:named])}{', ...' if len(flagged) > named else ''})" \
         if flagged else ""
-    return (f"route check: {len(flagged)} of {len(routes)} visualizations travel another route "
-            f"than their unit's top natural images{listed}")
+    return (f"route check: {len(flagged)} of {len(checked)} visualizations travel another route "
+            f"than their unit's top natural images{listed}"
+            + (f"; {unchecked} not checked (no layer with a feature map runs before their "
+               "unit's)" if unchecked else ""))
 
 
 def path_layers(infos: Sequence[LayerInfo], objective: Objective) -> list[str]:
     """The layers an atlas shows (``every_layer``: the network's blocks, or every layer with a
     2-D feature map) that finish before the first layer ``objective`` reads (all of them for
     the model's output), low to high."""
-    order = [info.name for info in infos]
-    reads = [order.index(name) for name in objective.layers if name in order and name]
-    end = min(reads) if reads and MODEL_OUTPUT not in objective.layers else len(order)
-    earlier = set(order[:end]) - set(objective.layers)
-    path = [name for name in every_layer(infos) if name in earlier]
+    path = _path(infos, objective)
     if not path:
         raise FeatscopeError(f"no layer with a feature map runs before {objective.name}: "
                              "there is no route to check")
     return path
+
+
+def _path(infos: Sequence[LayerInfo], objective: Objective) -> list[str]:
+    """``path_layers``, empty where there are none."""
+    order = [info.name for info in infos]
+    reads = [order.index(name) for name in objective.layers if name in order and name]
+    end = min(reads) if reads and MODEL_OUTPUT not in objective.layers else len(order)
+    earlier = set(order[:end]) - set(objective.layers)
+    return [name for name in every_layer(infos) if name in earlier]
 
 
 def _pooled(model: LoadedModel, images: torch.Tensor, layers: Sequence[str],
@@ -158,13 +171,13 @@ def _cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def trace_routes(model: LoadedModel, objectives: Sequence[Objective], images: torch.Tensor,
                  naturals: Sequence[torch.Tensor], top: int = TOP,
-                 scores: torch.Tensor | None = None) -> list[Route]:
+                 scores: torch.Tensor | None = None) -> list[Route | None]:
     """The route of visualization i (``images`` (B, C, H, W) in [0, 1]) against the top
     natural images of ``objectives[i]``, among ``naturals`` ((C, H, W) images of any size;
     ``scores``: their (U, N) ``natural_scores`` when already computed, else the one pass that
-    reads their paths scores them). Needs at least
-    ``MIN_NATURALS`` natural images; ``top`` shrinks to half of them where there are fewer
-    than 2 × ``top``."""
+    reads their paths scores them); None where no layer runs before the unit's (there is no
+    route to check, ``path_layers``). Needs at least ``MIN_NATURALS`` natural images; ``top``
+    shrinks to half of them where there are fewer than 2 × ``top``."""
     if len(objectives) != images.shape[0]:
         raise FeatscopeError(f"{len(objectives)} objectives for {images.shape[0]} images")
     if len(naturals) < MIN_NATURALS:
@@ -175,8 +188,10 @@ def trace_routes(model: LoadedModel, objectives: Sequence[Objective], images: to
     example = torch.zeros((1, *model.input_shape), device=module_device(model.module))
     infos = list_layers(model.module, model.normalization.to(example.device)(example))
     by_name = {info.name: info for info in infos}
-    paths = [path_layers(infos, objective) for objective in objectives]
+    paths = [_path(infos, objective) for objective in objectives]
     layers = sorted(set().union(*paths), key=[info.name for info in infos].index)
+    if not layers:
+        return [None] * len(objectives)
     size = tuple(model.input_shape[1:])
     stack = torch.stack([fit(n, size) for n in naturals])  # (N, C, H, W)
     # Without ``scores``, the pass that pools the natural images scores them too.
@@ -185,8 +200,11 @@ def trace_routes(model: LoadedModel, objectives: Sequence[Objective], images: to
     scores = scores if scores is not None else scored  # (U, N)
     drawn, _ = _pooled(model, images, layers, by_name)
     centre = {name: natural[name].mean(0) for name in layers}
-    routes = []
-    for i, (objective, path) in enumerate(zip(objectives, paths)):
+    routes: list[Route | None] = []
+    for i, path in enumerate(paths):
+        if not path:
+            routes.append(None)
+            continue
         order = scores[i].argsort(descending=True)
         best, rest = order[:top], order[top:]
         # Unrelated: spread evenly over the others, from just below the top to the least.

@@ -79,7 +79,7 @@ def evaluate_command(
     if judged is not None:
         judged.module.to(target_device)
     measured = measure(loaded, objectives, images, draws=draws, naturals=naturals, judge=judged)
-    if any(route is not None for route in measured.routes):  # measure ran the route check
+    if measured.traced:
         log(flagged_note([row["target"] for row in rows], measured.routes))
     elif naturals is not None:
         log(skipped_note(len(naturals), "--natural"))

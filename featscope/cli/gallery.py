@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
@@ -11,22 +11,13 @@ import torch
 import typer
 
 from ..analysis.report import DRAWS, Measured, load_judge, measure
-from ..analysis.routes import (
-    MIN_NATURALS,
-    Route,
-    flagged_note,
-    path_layers,
-    skipped_note,
-    trace_routes,
-)
+from ..analysis.routes import flagged_note, skipped_note
 from ..drawing.grid import overview
 from ..engine.device import module_device, resolve_device
 from ..engine.probing import MODEL_OUTPUT, LayerInfo
-from ..errors import FeatscopeError
 from ..files.images import find_images, load_image, load_prepared, mode_for, to_tensor
 from ..files.writing import save_png
 from ..models import LoadedModel
-from ..objectives.base import Objective
 from ..transforms.affine import resize_to
 from ..views.gallery import LayerEntry, Measurement, UnitEntry, write_gallery
 from ..views.selection import choose_layers, class_targets, layer_infos
@@ -83,7 +74,7 @@ def gallery_command(
     judged = load_judge(judge, job.loaded, objectives) if judge else None  # before rendering
     job.render(objectives)
     job.dataset_examples(objectives)
-    measured = measure_units(job, targets, infos, judged)
+    measured = measure_units(job, targets, judged)
     job.write_summary({"layers": chosen, **measured.summary})
     index = write_site(job, sections, infos, measured=measured.by_label)
     if not output.quiet:
@@ -143,32 +134,25 @@ class UnitMeasurements:
     summary: dict  # summary.json's "metrics" (the means) and "metrics_settings"
 
 
-def measure_units(job: Job, labels: Sequence[str], infos: dict[str, LayerInfo],
+def measure_units(job: Job, labels: Sequence[str],
                   judge: LoadedModel | None = None) -> UnitMeasurements:
-    """Measure the rendered units of ``labels`` as ``featscope evaluate`` does, in chunks of
-    ``MEASURE_CHUNK`` (which bound the memory and leave the values as they are), and enter
-    each unit's measurements in its summary row: robustness; with ``judge``, the transfer of
-    the class targets; with --images, the route check against those images
-    (``_route_images``; none with fewer than ``MIN_NATURALS`` readable ones, and a line that
-    says so)."""
+    """Measure the rendered units of ``labels`` as ``featscope evaluate`` does (``measure``),
+    in chunks of ``MEASURE_CHUNK`` (which bound the memory and leave the values as they are),
+    and enter each unit's measurements in its summary row: robustness; with ``judge``, the
+    transfer of the class targets; with --images, the route check against those images
+    (``_route_images``; ``measure`` skips it with fewer than ``MIN_NATURALS``, and a line
+    says so). The activation ratio is the row's ``ratio_to_best_image``, over every image."""
     units = [job.stored[label] for label in labels
              if label in job.stored and job.stored[label].image is not None]
     if not units or not job.loaded.is_image:
         return UnitMeasurements({}, {})
     say = (lambda line: None) if job.output.quiet else log
-    naturals, readable = _route_naturals(job, say)
-    layers = list(infos.values())
-    checked = [unit for unit in units if _has_route(layers, job.targets[unit.label])]
-    if naturals is not None and len(checked) < len(units):
-        say(f"route check: {len(units) - len(checked)} unit(s) have no layer with a feature "
-            "map before theirs: not checked")
-    routed = {unit.label for unit in checked} if naturals is not None else set()
+    naturals, readable = _route_naturals(job)
     size = tuple(job.loaded.input_shape[1:])
     mode = mode_for(job.loaded.input_shape[0])
     module, device = job.loaded.module, resolve_device(job.rendering.device)
     home = module_device(module)
-    metrics: list[dict] = []
-    routes: list[Route | None] = []
+    parts: list[Measured] = []
     try:
         module.to(device)
         if judge is not None:
@@ -177,21 +161,19 @@ def measure_units(job: Job, labels: Sequence[str], infos: dict[str, LayerInfo],
             part = units[start:start + MEASURE_CHUNK]
             images = torch.cat([resize_to(load_image(job.folder / unit.image, mode)[None], size)
                                 for unit in part])  # (b, C, H, W)
-            objectives = [job.targets[unit.label] for unit in part]
-            metrics += measure(job.loaded, objectives, images, judge=judge).metrics
-            traced = [i for i, unit in enumerate(part) if unit.label in routed]
-            found = iter(trace_routes(job.loaded, [objectives[i] for i in traced],
-                                      images[traced], naturals) if traced else [])
-            routes += [next(found) if unit.label in routed else None for unit in part]
+            parts.append(measure(job.loaded, [job.targets[unit.label] for unit in part], images,
+                                 naturals=naturals, ratio=False, judge=judge))
     finally:
         module.to(home)
-    measured = Measured(metrics)
-    if routed:
-        measured.add_routes(routes)
-        names = [unit.label for unit in units if unit.label in routed]
-        say(flagged_note(names, [route for route in routes if route is not None])
+    measured = Measured([m for part in parts for m in part.metrics],
+                        [r for part in parts for r in part.routes],
+                        traced=any(part.traced for part in parts))
+    if measured.traced:
+        say(flagged_note([unit.label for unit in units], measured.routes)
             + (f"; against {len(naturals)} of the {readable} images"
                if len(naturals) < readable else ""))
+    elif naturals is not None:
+        say(skipped_note(len(naturals), "--images"))
     judged = judge.name if judge is not None else None
     by_label = {}
     for i, unit in enumerate(units):
@@ -203,29 +185,16 @@ def measure_units(job: Job, labels: Sequence[str], infos: dict[str, LayerInfo],
                                        "metrics_settings": settings})
 
 
-def _route_naturals(job: Job, say: Callable[[str], None]
-                    ) -> tuple[list[torch.Tensor] | None, int]:
+def _route_naturals(job: Job) -> tuple[list[torch.Tensor] | None, int]:
     """The natural images the route check compares with (``_route_images``), prepared as the
-    dataset examples were, and how many under --images were readable; None without --images
-    or with too few readable ones (said)."""
+    dataset examples were, and how many under --images were readable; None without
+    --images."""
     if job.found is None:
         return None, 0
     paths, readable = _route_images(job)
-    if len(paths) < MIN_NATURALS:
-        say(skipped_note(len(paths), "--images"))
-        return None, readable
     size = tuple(job.loaded.input_shape[1:])
     mode = mode_for(job.loaded.input_shape[0])
     return [to_tensor(load_prepared(path, size, mode)) for path in paths], readable
-
-
-def _has_route(layers: Sequence[LayerInfo], objective: Objective) -> bool:
-    """Whether a layer with a feature map runs before the first one ``objective`` reads."""
-    try:
-        path_layers(layers, objective)
-    except FeatscopeError:
-        return False
-    return True
 
 
 def _route_images(job: Job) -> tuple[list[Path], int]:

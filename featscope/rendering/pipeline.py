@@ -94,7 +94,8 @@ class Pipeline:
             self.augment = ensemble.transform(norm.mean, norm.std, to_model, channels)
         else:  # one resampling from the parameterized image to the model's input
             self.augment = {"lucid": tf.per_image(tf.lucid_transforms(), to_model),
-                            "scaled": tf.random_affine(side, to_model),
+                            "scaled": tf.random_affine(
+                                side, to_model, scales=tf.scales_within(recipe.scale_jitter)),
                             "none": steady(self.clean)}[recipe.transforms]
         self.views = recipe.views
         self.planned = self._plan(size, device)

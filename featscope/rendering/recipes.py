@@ -67,6 +67,7 @@ class Recipe:
     # no detail finer than the model needs to see the object, so it survives thumbnails.
     resolution: float | None = None
     transform_strength: float = 1.0  # multiplies the "scaled" transforms' pixel amounts
+    scale_jitter: float = 0.1  # the "scaled" transforms draw scales in 1 ± this (Lucid: 0.1)
     # A faithful finish: this fraction of the steps, at the end, searches the image itself
     # (no random transforms or crop views), so it reaches the unit's optimum closely while
     # keeping the structure found under transforms.
@@ -148,6 +149,8 @@ def _problems(r: Recipe) -> list[str]:
          f"{r.resolution}"),
         (r.transform_strength > 0, f"transform_strength must be positive (got "
                                    f"{r.transform_strength:g})"),
+        (0 <= r.scale_jitter < 1, f"scale_jitter must be in [0, 1) (scales 1 ± it); got "
+                                  f"{r.scale_jitter:g}"),
         (0 <= r.polish < 1, f"polish must be in [0, 1) (a fraction of the steps); got "
                             f"{r.polish:g}"),
         (r.ensemble >= 0, f"ensemble must be 0 (no copies) or more (got {r.ensemble})"),
@@ -190,9 +193,14 @@ def register_preset(recipe: Recipe) -> Recipe:
 # optimum in [0, 1] pixels (a two-level grating, 1.3x the sinusoid): 0.80-0.94 of it;
 # normalized gradient ascent instead of Adam came nearer (0.95 median on the tuning units) but
 # lowered Lite0 units' activation (clean 0.89-0.96x, under transforms 0.79-0.84x):
-# docs/quality.md.
+# docs/quality.md. The transforms draw no scales (scale_jitter 0). They used to resize the
+# padded canvas back to the input size, which undid Lucid's 0.9-1.1 scale draws and shrank
+# every view by ~5 % (gratings came out at too low a frequency); seen through a window, the
+# tuning Gabor units reached 0.84 of the optimum at lowest with Lucid's scale draws and 0.85
+# without (0.79 before); on Lite0's 18 tuning units either left the clean activation within
+# 1 % at _blocks.2 and _blocks.8 and 2-3 % lower at _blocks.14 (median; ±10 % per unit).
 # The fastest route to a unit's activation (bench/speed.py).
-register_preset(Recipe("featscope", steps=256, polish=0.3, polish_lr=0.2))
+register_preset(Recipe("featscope", steps=256, polish=0.3, polish_lr=0.2, scale_jitter=0.0))
 # Class images that stay recognizable as thumbnails: searched at half the input side (112 px
 # for 224) and resized up, Lucid's transforms at that scale, two random crop views (3/4 to
 # all of the image, ±5°) per step, each seen as a thumbnail of 1/5 to all of the model's

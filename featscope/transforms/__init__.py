@@ -17,6 +17,7 @@ from .affine import (
                      random_scale,
                      resize,
                      resize_to,
+                     scales_within,
                      small_transforms,
 )
 from .crops import FILL, MAX_SIDE, CropSchedule, crop_transform, crop_views
@@ -24,6 +25,6 @@ from .steps import PLAN_ELEMENTS, Parameters, StepTransform, plan, steady, step_
 
 __all__ = ["LUCID_DEGREES", "LUCID_SCALES", "Transform", "compose", "identity", "jitter",
            "lucid_transforms", "pad", "per_image", "random_affine", "random_rotate",
-           "random_scale", "resize", "resize_to", "small_transforms", "FILL", "MAX_SIDE",
-           "CropSchedule", "crop_transform", "crop_views", "PLAN_ELEMENTS", "Parameters",
-           "StepTransform", "plan", "steady", "step_parameters"]
+           "random_scale", "resize", "resize_to", "scales_within", "small_transforms", "FILL",
+           "MAX_SIDE", "CropSchedule", "crop_transform", "crop_views", "PLAN_ELEMENTS",
+           "Parameters", "StepTransform", "plan", "steady", "step_parameters"]

@@ -27,7 +27,12 @@ from .steps import StepTransform
 Random = UnitRandom | torch.Generator
 Transform = Callable[[torch.Tensor, Random], torch.Tensor]
 
-LUCID_SCALES = [1 + (i - 5) / 50 for i in range(11)]  # 0.90 .. 1.10
+def scales_within(jitter: float) -> list[float]:
+    """Eleven evenly spaced scales from 1 - ``jitter`` to 1 + ``jitter`` (one for 0)."""
+    return [1 + (i - 5) / (5 / jitter) for i in range(11)] if jitter else [1.0]
+
+
+LUCID_SCALES = scales_within(0.1)  # 0.90 .. 1.10
 LUCID_DEGREES = list(range(-10, 11)) + [0] * 5  # -10 .. 10, zero more often
 
 
@@ -157,9 +162,18 @@ def random_affine(side: int, out_size: tuple[int, int], fill: float = 0.5, *,
                   pad_px: int | None = None, shifts: tuple[int, int] | None = None,
                   scales: Sequence[float] | None = None,
                   degrees: Sequence[float] | None = None) -> StepTransform:
-    """Lucid's set, scaled to ``side`` px, and the resize to ``out_size``, as ONE resampling.
+    """Lucid's set, scaled to ``side`` px, seen through a window of ``out_size``, as ONE
+    resampling.
 
-    Padding, jitter, scaling, rotation, jitter and resize are each an affine map of pixel
+    The image is first resized to ``out_size``; then, as Lucid does, padded, jittered, scaled
+    by 0.9-1.1, rotated and jittered; the window is the ``out_size`` region around the centre
+    of the result, so the model sees the content at the drawn scale, as Lucid's model does.
+    (Resizing the whole padded, cropped canvas to ``out_size`` instead, as an earlier version
+    did, undoes the scale draws and shrinks every view by the padding's share, about 5 %:
+    units then came out that much too coarse, e.g. gratings of a lower frequency than their
+    unit's, which the search's clean finish cannot move.)
+
+    Padding, jitter, scaling, rotation, jitter and window are each an affine map of pixel
     coordinates, so their composite is one affine map, applied by a single ``grid_sample``
     with one matrix per image. That costs one bilinear pass instead of five (forward and
     backward), and blurs less. Parameters are drawn as in ``lucid_transforms`` (the keyword
@@ -197,24 +211,28 @@ def random_affine(side: int, out_size: tuple[int, int], fill: float = 0.5, *,
 def _affine_theta(in_size: Sequence[int], out_size: Sequence[int], pad_px: int, shift1: int,
                   shift2: int, offset1: torch.Tensor, scale: torch.Tensor, angle: torch.Tensor,
                   offset2: torch.Tensor) -> torch.Tensor:
-    """(n, 2, 3) ``affine_grid`` matrices of pad, jitter, scale, rotate, jitter and resize.
+    """(n, 2, 3) ``affine_grid`` matrices of pad, jitter, scale, rotate, jitter and the
+    window (see ``random_affine``).
 
     offsets (n, 2) as (x, y) px, scale and angle (n,) (radians), all float64.
     """
     source = torch.tensor(list(in_size)[::-1], dtype=torch.float64)  # (W, H)
     target = torch.tensor(list(out_size)[::-1], dtype=torch.float64)
     scaled = (source + 2 * pad_px - shift1) * scale[:, None]  # (n, 2) sides after scaling
-    cropped = scaled - shift2
     cos, sin = torch.cos(angle), torch.sin(angle)
     unrotate = torch.stack([torch.stack([cos, -sin], 1), torch.stack([sin, cos], 1)], 1)
-    # Pixel coordinates (x, y) of the source point behind output point q: u = M q + t.
-    matrix = unrotate * (cropped / target)[:, None, :] / scale[:, None, None]
-    centre = scaled / 2
     rotate = lambda v: torch.einsum("nij,nj->ni", unrotate, v)  # noqa: E731
-    shift = (rotate(offset2) + centre - rotate(centre)) / scale[:, None] + offset1 - pad_px
+    # Source pixel coordinates (x, y) of the centre of the second jitter's crop, which is the
+    # window's centre: the scaled canvas's centre, moved by that jitter through the rotation.
+    centre = scaled / 2
+    middle = (rotate(offset2 + (scaled - shift2) / 2 - centre) + centre) / scale[:, None] \
+        + offset1 - pad_px
+    # Behind output point q (pixels, from the window's centre) lies source point
+    # u = M q + middle: the resize to out_size, the scale and the rotation.
+    matrix = unrotate * (source / target)[None, None, :] / scale[:, None, None]
     # The same map in grid_sample's normalized coordinates (align_corners=False).
     theta_a = (2 / source)[None, :, None] * matrix * (target / 2)[None, None, :]
-    theta_b = (2 / source)[None, :] * (torch.einsum("nij,j->ni", matrix, target / 2) + shift) - 1
+    theta_b = (2 / source)[None, :] * middle - 1
     return torch.cat([theta_a, theta_b[:, :, None]], dim=2)
 
 

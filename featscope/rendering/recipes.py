@@ -190,9 +190,10 @@ def register_preset(recipe: Recipe) -> Recipe:
 # without a finish: 71 %), 30 % at 0.2 none (lowest 104 %); on 6 units of Lite0's early,
 # middle and late layers it raised the clean activation by 2-7 % (lr 0.3 lowered the late
 # ones). tests/test_known_optimum.py checks held-out units. Measured later against the true
-# optimum in [0, 1] pixels (a two-level grating, 1.3x the sinusoid): 0.80-0.94 of it;
-# normalized gradient ascent instead of Adam came nearer (0.95 median on the tuning units) but
-# lowered Lite0 units' activation (clean 0.89-0.96x, under transforms 0.79-0.84x):
+# optimum in [0, 1] pixels (a two-level grating, 1.3x the sinusoid): 0.80-0.94 of it (0.82-0.94
+# with the window below); normalized gradient ascent instead of Adam came nearer (0.95 median
+# on the tuning units, 0.96 with the window) but lowered Lite0 units' activation (clean
+# 0.89-0.96x, under transforms 0.79-0.84x):
 # docs/quality.md. The transforms draw no scales (scale_jitter 0). They used to resize the
 # padded canvas back to the input size, which undid Lucid's 0.9-1.1 scale draws and shrank
 # every view by ~5 % (gratings came out at too low a frequency); seen through a window, the

@@ -166,8 +166,9 @@ def random_affine(side: int, out_size: tuple[int, int], fill: float = 0.5, *,
     resampling.
 
     The image is first resized to ``out_size``; then, as Lucid does, padded, jittered, scaled
-    by 0.9-1.1, rotated and jittered; the window is the ``out_size`` region around the centre
-    of the result, so the model sees the content at the drawn scale, as Lucid's model does.
+    by a factor from ``scales`` (Lucid's 0.9-1.1), rotated and jittered; the window is the
+    ``out_size`` region around the centre of the result, so the model sees the content at the
+    drawn scale, as Lucid's model does.
     (Resizing the whole padded, cropped canvas to ``out_size`` instead, as an earlier version
     did, undoes the scale draws and shrinks every view by the padding's share, about 5 %:
     units then came out that much too coarse, e.g. gratings of a lower frequency than their

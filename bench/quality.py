@@ -238,7 +238,7 @@ def units_benchmark(steps: int | None, seed: int, device: str, out: Path) -> dic
     """Per depth (UNIT_LAYERS), UNITS_PER_LAYER evenly spaced units rendered as a user gets
     them (``auto``): the clean activation against the best natural image (unit_photos), the
     activation under the search's transforms beside the clean one, and the route check."""
-    from featscope.analysis.routes import trace_routes
+    from featscope.analysis.routes import read_naturals, trace_routes
     from featscope.views.selection import layer_features
     model = fs.load_model()
     naturals = unit_photos()
@@ -255,9 +255,9 @@ def units_benchmark(steps: int | None, seed: int, device: str, out: Path) -> dic
         result = fs.render(model, units, steps=steps, seed=seed, device=device)
         seconds = time.perf_counter() - start
         model.module.to("cpu")
-        scores = metrics.natural_scores(model, units, naturals)  # once, for both
-        best = scores.max(1).values
-        routes = trace_routes(model, units, result.images, naturals, scores=scores)
+        read = read_naturals(model, units, naturals)  # once, for both
+        best = read.scores.max(1).values
+        routes = trace_routes(model, units, result.images, read)
         rows = [{"unit": u.name, "clean": r.final, "transformed": r.transformed,
                  "best_natural": float(b), "ratio": r.final / float(b) if b > 0 else None,
                  "route_agreement": route.agreement, "route_flagged": route.flagged}

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 import featscope as fs
 import featscope.cli.gallery as gallery_cli
-from featscope.analysis import Example, Examples, trace_routes
+from featscope.analysis import Example, Examples, read_naturals, trace_routes
 from featscope.cli.app import app
 from featscope.drawing.grid import label_height
 from featscope.files.images import load_folder, load_image
@@ -272,7 +272,10 @@ def test_gallery_without_enough_natural_images_has_no_route_check(tmp_path):
 
 def test_measuring_in_chunks_gives_the_same_values(tmp_path, monkeypatch):
     photos = smooth_photos(tmp_path / "photos", 12)
-    runs = {}
+    runs, reads = {}, []
+    # The natural images pass through the model once for every unit, not once per chunk.
+    monkeypatch.setattr(gallery_cli, "read_naturals",
+                        lambda *args: reads.append(args) or read_naturals(*args))
     for chunk in (256, 1):  # every unit at once; one unit at a time
         monkeypatch.setattr(gallery_cli, "MEASURE_CHUNK", chunk)
         out = tmp_path / f"chunk{chunk}"
@@ -280,6 +283,7 @@ def test_measuring_in_chunks_gives_the_same_values(tmp_path, monkeypatch):
                                           "--quiet", "--out", str(out)], catch_exceptions=False)
         assert result.exit_code == 0, result.output
         runs[chunk] = json.loads((out / "summary.json").read_text())["results"]
+    assert len(reads) == 2 and all(len(targets) == 2 for _, targets, _ in reads)
     for whole, alone in zip(runs[256], runs[1], strict=True):
         assert whole["metrics"] == alone["metrics"] and whole["route"] == alone["route"]
         assert whole["route"] is not None and whole["metrics"]["robustness"] is not None

@@ -12,7 +12,13 @@ from PIL import Image
 from torch import nn
 
 import featscope as fs
-from featscope.analysis import Route, natural_scores, path_layers, trace_routes
+from featscope.analysis import (
+    Route,
+    natural_scores,
+    path_layers,
+    read_naturals,
+    trace_routes,
+)
 from featscope.analysis.routes import MIN_SPAN
 from featscope.engine.probing import list_layers
 
@@ -126,15 +132,20 @@ def test_the_route_check_flags_the_fooled_unit_and_only_it(fooled):
         assert all(r.agreement > 0.9 for r in routes)
 
 
-def test_routes_scored_in_their_own_pass_equal_those_given_scores():
-    # Without scores= the pass that reads the natural images' paths scores them too; the
-    # routes are those given natural_scores' values (different units: different top images).
+def test_natural_images_read_once_give_the_routes_of_each_part():
+    # The gallery reads the natural images once for all units and traces its chunks against
+    # them: each part's routes are those traced on its own, and the scores natural_scores'.
     model, units = loaded(True), [fs.channel("unit", k) for k in range(4)]
     images = torch.stack(NATURALS[:4]).flip(-1)
-    own = trace_routes(model, units, images, NATURALS)
-    given = trace_routes(model, units, images, NATURALS,
-                         scores=natural_scores(model, units, NATURALS))
-    assert [r.to_dict() for r in own] == [r.to_dict() for r in given]
+    read = read_naturals(model, units, NATURALS)
+    assert torch.equal(read.scores, natural_scores(model, units, NATURALS))
+    assert len(read) == len(NATURALS)
+    whole = trace_routes(model, units, images, NATURALS)
+    parts = [*trace_routes(model, units[:3], images[:3], read.select(slice(0, 3))),
+             *trace_routes(model, units[3:], images[3:], read.select(slice(3, None)))]
+    assert [r.to_dict() for r in parts] == [r.to_dict() for r in whole]
+    with pytest.raises(fs.FeatscopeError, match="read for 3 units, measured on 4"):
+        trace_routes(model, units, images, read.select(slice(0, 3)))
 
 
 def test_a_route_places_the_visualization_between_the_two_references():

@@ -26,10 +26,11 @@ from .metrics import (
                       transferability,
 )
 from .report import Measured, load_judge, measure
-from .routes import Route, path_layers, trace_routes
+from .routes import NaturalPaths, Route, path_layers, read_naturals, trace_routes
 
 __all__ = ["probabilities", "Example", "Examples", "cached_examples", "crop", "merge_examples",
            "peak_box", "scan_examples",
            "top_examples", "THUMBNAILS", "Transfer", "activation_ratio", "natural_maxima",
            "natural_scores", "objective_values", "robustness", "thumbnail", "transferability",
-           "Measured", "load_judge", "measure", "Route", "path_layers", "trace_routes"]
+           "Measured", "load_judge", "measure", "NaturalPaths", "Route", "path_layers",
+           "read_naturals", "trace_routes"]

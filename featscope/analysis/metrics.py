@@ -85,10 +85,10 @@ def natural_maxima(model: LoadedModel, objectives: Sequence[Objective],
 
 
 def activation_ratio(model: LoadedModel, objectives: Sequence[Objective], images: torch.Tensor,
-                     naturals: Sequence[torch.Tensor],
+                     naturals: Sequence[torch.Tensor] = (),
                      scores: torch.Tensor | None = None) -> torch.Tensor:
     """(B,) objective on each visualization / its maximum over the natural images
-    (``scores``: their ``natural_scores`` when already computed).
+    (``scores``: their (B, N) ``natural_scores`` when already computed, in place of them).
 
     Meaningful when the natural maximum is positive (e.g. a channel after a ReLU, a class
     logit that some image supports); otherwise the value is NaN rather than a misleading sign.

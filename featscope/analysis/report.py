@@ -28,11 +28,10 @@ from ..objectives.features import ClassLogit
 from .metrics import (
     activation_ratio,
     check_judge,
-    natural_scores,
     robustness,
     transferability,
 )
-from .routes import MIN_NATURALS, Route, trace_routes
+from .routes import MIN_NATURALS, NaturalPaths, Route, read_naturals, trace_routes
 
 DRAWS = 8  # random transforms that robustness averages over
 
@@ -99,23 +98,23 @@ class Measured:
 
 
 def measure(loaded: LoadedModel, objectives: Sequence[Objective], images: torch.Tensor, *,
-            draws: int = DRAWS, naturals: Sequence[torch.Tensor] | None = None,
+            draws: int = DRAWS, naturals: Sequence[torch.Tensor] | NaturalPaths | None = None,
             ratio: bool = True, judge: LoadedModel | None = None) -> Measured:
     """Robustness of visualization i (``images`` (B, C, H, W) in [0, 1]) on ``objectives[i]``;
-    with ``naturals`` ((C, H, W) images) the activation ratio (unless not ``ratio``: the
-    gallery has its own, over every image of its folder) and, from ``MIN_NATURALS`` of them,
-    the route check; with a ``judge`` (``load_judge``) the transfer of the class targets, if
-    there are any."""
+    with ``naturals`` ((C, H, W) images, or those images already read for these objectives,
+    ``read_naturals``) the activation ratio (unless not ``ratio``: the gallery has its own,
+    over every image of its folder) and, from ``MIN_NATURALS`` of them, the route check; with
+    a ``judge`` (``load_judge``) the transfer of the class targets, if there are any."""
     measured = Measured([{} for _ in objectives])
     measured.add("robustness", robustness(loaded, objectives, images, draws=draws).tolist())
     if naturals is not None:
-        scores = None  # without the ratio, the route check's pass over them scores them
+        if not isinstance(naturals, NaturalPaths):  # one pass reads them for both
+            naturals = read_naturals(loaded, objectives, naturals)
         if ratio:
-            scores = natural_scores(loaded, objectives, naturals)  # once, for both
-            measured.add("activation_ratio", activation_ratio(loaded, objectives, images,
-                                                              naturals, scores=scores).tolist())
+            measured.add("activation_ratio", activation_ratio(
+                loaded, objectives, images, scores=naturals.scores).tolist())
         if len(naturals) >= MIN_NATURALS:
-            measured.add_routes(trace_routes(loaded, objectives, images, naturals, scores=scores))
+            measured.add_routes(trace_routes(loaded, objectives, images, naturals))
     if judge is not None and any(k is not None for k in classes_of(objectives)):
         classes = classes_of(objectives)
         keep = [i for i, k in enumerate(classes) if k is not None]

@@ -169,43 +169,81 @@ def _cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return F.normalize(a, dim=1, eps=1e-12) @ F.normalize(b, dim=1, eps=1e-12).T
 
 
+def _layer_infos(model: LoadedModel) -> list[LayerInfo]:
+    example = torch.zeros((1, *model.input_shape), device=module_device(model.module))
+    return list_layers(model.module, model.normalization.to(example.device)(example))
+
+
+@dataclass(frozen=True)
+class NaturalPaths:
+    """Natural images as the route check (and the activation ratio) reads them for some
+    units, from one pass through the model: each unit's score on each image and each image's
+    pooled feature map at every layer on the units' paths. Read once (``read_naturals``) and
+    ``select`` the units of each batch of visualizations measured against them."""
+
+    paths: tuple[tuple[str, ...], ...]  # (U,) each unit's path_layers (empty: none)
+    scores: torch.Tensor  # (U, N) unit u on natural image n
+    pooled: dict[str, torch.Tensor]  # {layer: (N, C)} the feature map averaged over positions
+
+    def __len__(self) -> int:
+        """How many natural images."""
+        return self.scores.shape[1]
+
+    def select(self, units: slice) -> NaturalPaths:
+        """The same natural images, for the units ``units`` (a slice of these)."""
+        return NaturalPaths(self.paths[units], self.scores[units], self.pooled)
+
+
+def read_naturals(model: LoadedModel, objectives: Sequence[Objective],
+                  naturals: Sequence[torch.Tensor]) -> NaturalPaths:
+    """``naturals`` ((C, H, W) images of any size, fitted to the input size) as the route
+    check reads them for ``objectives``, in one pass through the model."""
+    if len(naturals) == 0:
+        raise FeatscopeError("no natural images to compare with")
+    objectives = bind_objectives(objectives, model.module, model.input_shape, model.class_names)
+    infos = _layer_infos(model)
+    paths = tuple(tuple(_path(infos, objective)) for objective in objectives)
+    layers = sorted(set().union(*paths), key=[info.name for info in infos].index)
+    size = tuple(model.input_shape[1:])
+    stack = torch.stack([fit(n, size) for n in naturals])  # (N, C, H, W)
+    pooled, scores = _pooled(model, stack, layers, {info.name: info for info in infos},
+                             objectives)
+    return NaturalPaths(paths, scores, pooled)
+
+
 def trace_routes(model: LoadedModel, objectives: Sequence[Objective], images: torch.Tensor,
-                 naturals: Sequence[torch.Tensor], top: int = TOP,
-                 scores: torch.Tensor | None = None) -> list[Route | None]:
+                 naturals: Sequence[torch.Tensor] | NaturalPaths,
+                 top: int = TOP) -> list[Route | None]:
     """The route of visualization i (``images`` (B, C, H, W) in [0, 1]) against the top
-    natural images of ``objectives[i]``, among ``naturals`` ((C, H, W) images of any size;
-    ``scores``: their (U, N) ``natural_scores`` when already computed, else the one pass that
-    reads their paths scores them); None where no layer runs before the unit's (there is no
-    route to check, ``path_layers``). Needs at least ``MIN_NATURALS`` natural images; ``top``
-    shrinks to half of them where there are fewer than 2 × ``top``."""
+    natural images of ``objectives[i]``, among ``naturals`` ((C, H, W) images of any size, or
+    those images already read for these objectives, ``read_naturals``); None where no layer
+    runs before the unit's (there is no route to check, ``path_layers``). Needs at least
+    ``MIN_NATURALS`` natural images; ``top`` shrinks to half of them where there are fewer
+    than 2 × ``top``."""
     if len(objectives) != images.shape[0]:
         raise FeatscopeError(f"{len(objectives)} objectives for {images.shape[0]} images")
     if len(naturals) < MIN_NATURALS:
         raise FeatscopeError(f"the route check needs at least {MIN_NATURALS} natural images (the "
                              f"unit's top ones and unrelated ones); got {len(naturals)}")
-    top = max(2, min(top, len(naturals) // 2))
-    objectives = bind_objectives(objectives, model.module, model.input_shape, model.class_names)
-    example = torch.zeros((1, *model.input_shape), device=module_device(model.module))
-    infos = list_layers(model.module, model.normalization.to(example.device)(example))
-    by_name = {info.name: info for info in infos}
-    paths = [_path(infos, objective) for objective in objectives]
-    layers = sorted(set().union(*paths), key=[info.name for info in infos].index)
+    read = naturals if isinstance(naturals, NaturalPaths) \
+        else read_naturals(model, objectives, naturals)
+    if len(read.paths) != len(objectives):
+        raise FeatscopeError(f"natural images read for {len(read.paths)} units, "
+                             f"measured on {len(objectives)}")
+    top = max(2, min(top, len(read) // 2))
+    layers = [name for name in read.pooled if any(name in path for path in read.paths)]
     if not layers:
         return [None] * len(objectives)
-    size = tuple(model.input_shape[1:])
-    stack = torch.stack([fit(n, size) for n in naturals])  # (N, C, H, W)
-    # Without ``scores``, the pass that pools the natural images scores them too.
-    natural, scored = _pooled(model, stack, layers, by_name, () if scores is not None
-                              else objectives)
-    scores = scores if scores is not None else scored  # (U, N)
-    drawn, _ = _pooled(model, images, layers, by_name)
+    infos = {info.name: info for info in _layer_infos(model)}
+    drawn, _ = _pooled(model, images, layers, infos)
+    natural = read.pooled
     centre = {name: natural[name].mean(0) for name in layers}
     routes: list[Route | None] = []
-    for i, path in enumerate(paths):
+    for i, path in enumerate(read.paths):
         if not path:
             routes.append(None)
             continue
-        order = scores[i].argsort(descending=True)
+        order = read.scores[i].argsort(descending=True)
         best, rest = order[:top], order[top:]
         # Unrelated: spread evenly over the others, from just below the top to the least.
         unrelated = rest[torch.linspace(0, len(rest) - 1, min(top, len(rest))).round().long()]

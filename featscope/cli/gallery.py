@@ -11,7 +11,7 @@ import torch
 import typer
 
 from ..analysis.report import DRAWS, Measured, load_judge, measure
-from ..analysis.routes import flagged_note, skipped_note
+from ..analysis.routes import flagged_note, read_naturals, skipped_note
 from ..drawing.grid import overview
 from ..engine.device import module_device, resolve_device
 from ..engine.probing import MODEL_OUTPUT, LayerInfo
@@ -140,16 +140,17 @@ def measure_units(job: Job, labels: Sequence[str],
     in chunks of ``MEASURE_CHUNK`` (which bound the memory and leave the values as they are),
     and enter each unit's measurements in its summary row: robustness; with ``judge``, the
     transfer of the class targets; with --images, the route check against those images
-    (``_route_images``; ``measure`` skips it with fewer than ``MIN_NATURALS``, and a line
-    says so). The activation ratio is the row's ``ratio_to_best_image``, over every image."""
+    (``_route_images``, read once for every unit; ``measure`` skips it with fewer than
+    ``MIN_NATURALS``, and a line says so). The activation ratio is the row's
+    ``ratio_to_best_image``, over every image."""
     units = [job.stored[label] for label in labels
              if label in job.stored and job.stored[label].image is not None]
     if not units or not job.loaded.is_image:
         return UnitMeasurements({}, {})
     say = (lambda line: None) if job.output.quiet else log
-    naturals, readable = _route_naturals(job)
     size = tuple(job.loaded.input_shape[1:])
     mode = mode_for(job.loaded.input_shape[0])
+    targets = [job.targets[unit.label] for unit in units]
     module, device = job.loaded.module, resolve_device(job.rendering.device)
     home = module_device(module)
     parts: list[Measured] = []
@@ -157,12 +158,14 @@ def measure_units(job: Job, labels: Sequence[str],
         module.to(device)
         if judge is not None:
             judge.module.to(device)
+        naturals, readable = _route_naturals(job)
+        read = read_naturals(job.loaded, targets, naturals) if naturals else None
         for start in range(0, len(units), MEASURE_CHUNK):
-            part = units[start:start + MEASURE_CHUNK]
+            chunk = slice(start, start + MEASURE_CHUNK)
             images = torch.cat([resize_to(load_image(job.folder / unit.image, mode)[None], size)
-                                for unit in part])  # (b, C, H, W)
-            parts.append(measure(job.loaded, [job.targets[unit.label] for unit in part], images,
-                                 naturals=naturals, ratio=False, judge=judge))
+                                for unit in units[chunk]])  # (b, C, H, W)
+            parts.append(measure(job.loaded, targets[chunk], images, ratio=False, judge=judge,
+                                 naturals=None if read is None else read.select(chunk)))
     finally:
         module.to(home)
     measured = Measured([m for part in parts for m in part.metrics],

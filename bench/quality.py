@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import time
 from pathlib import Path
 
@@ -117,18 +118,27 @@ TUNING_CANDIDATES = ("thumbs-40-bn",)
 TARGETS = {"top1_full": 0.95, "top1_64px": 0.85, "top1_48px": 0.60}
 
 
+def is_default(name: str, row: dict) -> bool:
+    """Whether a results row renders classes as a user gets them: ``auto`` (or ``auto-N-steps``,
+    a row of ``--steps N`` merged into a run) at the steps the class preset takes. A row
+    without steps was rendered at its preset's own."""
+    steps = fs.PRESETS[fs.preset_for(fs.class_logit(0))].steps
+    return re.fullmatch(r"auto(-\d+-steps)?", name) is not None and \
+        row.get("steps", steps) == steps
+
+
 def choose(results: dict[str, dict]) -> str:
     """The rule that picks a recipe from a tuning run judged by Lite2 (written before that
     run): the highest smallest margin above the targets (``TARGETS``); ties go to the higher
-    mean of the thumbnail top-1s, then to ``auto`` (the current default), then to the earlier
-    row. (With the rendering model as its own judge the rule was the thumbnails' mean alone:
-    full size was 100 % for every recipe.)"""
+    mean of the thumbnail top-1s, then to the current default (``is_default``), then to the
+    earlier row. (With the rendering model as its own judge the rule was the thumbnails' mean
+    alone: full size was 100 % for every recipe.)"""
     names = list(results)
 
     def key(name: str) -> tuple:
         r = results[name]
         return (round(min(r[k] - target for k, target in TARGETS.items()), 6),
-                (r["top1_64px"] + r["top1_48px"]) / 2, name == "auto", -names.index(name))
+                (r["top1_64px"] + r["top1_48px"]) / 2, is_default(name, r), -names.index(name))
     return max(names, key=key)
 
 

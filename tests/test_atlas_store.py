@@ -90,6 +90,7 @@ def test_the_journal_counts_every_store_of_a_unit(scheme, memory_url, tmp_path):
     ResultStore(root, SETTINGS, ImageKind()).put(result("c"))  # not journaled
     assert first.puts() == {"a": 1, "b": 2}
     assert first.puts(["a", "c"]) == {"a": 1}
+    assert first.puts(replacing=True) == {"b": 1}  # the second write of b replaced the first
     assert first.get("b") is not None and first.get("c") is not None
     if scheme == "file":  # written through fsspec, renamed into place: no scratch files left
         names = [p.name for p in (tmp_path / "store").rglob("*")]

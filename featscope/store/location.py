@@ -59,6 +59,12 @@ class Location:
             return (self.path / relative).read_bytes()
         return self.fs.cat_file(self._remote(relative))
 
+    def exists(self, relative: str) -> bool:
+        """Whether the file is there."""
+        if not self.url:
+            return (self.path / relative).is_file()
+        return bool(self.fs.exists(self._remote(relative)))
+
     def write_bytes(self, relative: str, data: bytes) -> None:
         """Write the file whole (see the module docstring)."""
         if not self.url:

@@ -15,8 +15,9 @@ copied folder keeps working.
 
 The root may also be an fsspec URL (``s3://bucket/atlas``; ``location``): workers on other
 machines then write there, and ``copy_from`` brings their units into a local store. A store
-opened with a ``journal`` name also writes ``cache/KEY/puts/STEM.NAME.ID.json`` after each
-record, so that how often each unit was stored can be counted (``puts``).
+opened with a ``journal`` name also writes ``cache/KEY/puts/STEM.NAME.ID.json`` just before
+each record, saying whether a record of that unit was there already, so that how often each
+unit was written, and whether one was ever stored twice, can be counted (``puts``).
 """
 
 from __future__ import annotations
@@ -175,11 +176,14 @@ class ResultStore:
             zero_gradient=result.zero_gradient, never_activated=result.never_activated,
             batch=list(result.batch), nan_retries=result.nan_retries, error=result.error,
             extra=dict(result.extra))
-        self.location.write_bytes(self._record(result.label), json_bytes(asdict(unit)))
         if self.journal is not None:
-            entry = {"label": unit.label, "worker": self.journal, "time": time.time()}
+            # Before the record, so that a writer stopped between the two leaves an entry for a
+            # unit it did not store (written again later) rather than a stored unit with none.
+            entry = {"label": unit.label, "worker": self.journal, "time": time.time(),
+                     "replaced": self.location.exists(self._record(result.label))}
             name = f"{self.stem(unit.label)}.{self.journal}.{uuid.uuid4().hex[:8]}.json"
             self.location.write_bytes(f"{self.prefix}/puts/{name}", json_bytes(entry))
+        self.location.write_bytes(self._record(result.label), json_bytes(asdict(unit)))
         return unit
 
     def _save_files(self, result: UnitResult) -> dict[str, str]:
@@ -214,16 +218,23 @@ class ResultStore:
         self.location.write_bytes(self._record(label), json_bytes(asdict(unit)))
         return unit
 
-    def puts(self, labels: Iterable[str] | None = None) -> Counter[str]:
-        """How many times each unit was stored by journaling stores (see the module
-        docstring), for ``labels`` (default: every unit in the journal)."""
+    def puts(self, labels: Iterable[str] | None = None, *,
+             replacing: bool = False) -> Counter[str]:
+        """How many times journaling stores (see the module docstring) began to write each
+        unit's record, for ``labels`` (default: every unit in the journal). ``replacing``: only
+        the writes over a record already there, that is, units stored more than once.
+
+        Without faults each stored unit counts 1. A writer killed between its journal entry
+        and its record (a lost worker, Ctrl-C) adds an entry for a unit it did not store;
+        that unit, written again later, counts 2 with no replacing write."""
         wanted = None if labels is None else set(labels)
         counts: Counter[str] = Counter()
         for name in self.location.names(f"{self.prefix}/puts"):
             try:
-                label = json.loads(self.location.read_bytes(f"{self.prefix}/puts/{name}"))["label"]
+                entry = json.loads(self.location.read_bytes(f"{self.prefix}/puts/{name}"))
+                label, replaced = entry["label"], bool(entry.get("replaced"))
             except (OSError, ValueError, KeyError, TypeError):
                 continue
-            if wanted is None or label in wanted:
+            if (wanted is None or label in wanted) and (replaced or not replacing):
                 counts[label] += 1
         return counts

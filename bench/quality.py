@@ -118,11 +118,16 @@ TUNING_CANDIDATES = ("thumbs-40-bn",)
 TARGETS = {"top1_full": 0.95, "top1_64px": 0.85, "top1_48px": 0.60}
 
 
+def class_steps() -> int:
+    """The steps a user's class images take: those of the preset ``auto`` renders classes with."""
+    return fs.PRESETS[fs.preset_for(fs.class_logit(0))].steps
+
+
 def is_default(name: str, row: dict) -> bool:
     """Whether a results row renders classes as a user gets them: ``auto`` (or ``auto-N-steps``,
-    a row of ``--steps N`` merged into a run) at the steps the class preset takes. A row
-    without steps was rendered at its preset's own."""
-    steps = fs.PRESETS[fs.preset_for(fs.class_logit(0))].steps
+    a row of ``--steps N`` merged into a run) at ``class_steps()``. A row without steps was
+    rendered at its preset's own."""
+    steps = class_steps()
     return re.fullmatch(r"auto(-\d+-steps)?", name) is not None and \
         row.get("steps", steps) == steps
 

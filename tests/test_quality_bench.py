@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import featscope as fs
 from bench import quality
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -62,7 +61,7 @@ def test_the_rule_picks_the_highest_smallest_margin_then_the_thumbnails_then_the
     assert quality.choose({"auto": row(0.94, 0.90, 0.90), "b": row(0.94, 0.94, 0.94)}) == "b"
     # ... then to the default: auto at the steps the class preset takes, not at other steps.
     assert quality.choose({"b": row(0.94, 0.98, 0.92), "auto": row(0.94, 0.98, 0.92)}) == "auto"
-    steps = fs.PRESETS[fs.preset_for(fs.class_logit(0))].steps
+    steps = quality.class_steps()
     tied = {"auto": {**row(0.94, 0.98, 0.92), "steps": steps // 2},
             f"auto-{steps}-steps": {**row(0.94, 0.98, 0.92), "steps": steps}}
     assert quality.choose(tied) == f"auto-{steps}-steps"

@@ -169,6 +169,24 @@ def assert_stored_once(store: ResultStore) -> None:
     assert not store.puts(UNITS, replacing=True), "units stored twice"
 
 
+def _hold_workers(out: Path, paused: list[int]) -> bool:
+    """SIGSTOP to each worker that ``out``/progress.json names and ``paused`` does not hold yet
+    (then added to it); whether any worker is held."""
+    try:
+        progress = json.loads((out / "progress.json").read_text())
+        pids = [w["pid"] for w in progress["workers"] if w.get("pid")]
+    except (OSError, ValueError, KeyError):
+        pids = []
+    for pid in pids:
+        if pid not in paused:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+                paused.append(pid)
+            except ProcessLookupError:
+                pass
+    return bool(paused)
+
+
 def _resume(pids: list[int]) -> None:
     """SIGCONT to the processes ``pids`` that still run (then forgets them)."""
     while pids:
@@ -191,25 +209,15 @@ def test_an_interrupted_driver_leaves_whole_units_and_resumes(ray_instance, refe
     paused: list[int] = []
     try:
         # Once 4 units are in the store (each record is written as its unit finishes;
-        # progress.json may lag a second), the workers are held where they are until Ctrl-C
-        # has reached the driver: the run cannot finish first, however fast or busy the machine.
+        # progress.json may lag a second), every worker is held where it is until Ctrl-C has
+        # reached the driver: the run cannot finish first, however fast or busy the machine.
+        # A worker that comes up later (on a fast machine, one worker may render the first
+        # batches alone) is held as soon as progress.json names it.
         deadline = time.time() + 400  # Ray and two workers start slowly on a busy machine
-        done, workers = 0, []
+        done = 0
         while time.time() < deadline and driver.poll() is None:
-            if len(workers) < 2:
-                try:
-                    progress = json.loads((out / "progress.json").read_text())
-                    workers = [w["pid"] for w in progress["workers"] if w.get("pid")]
-                except (OSError, ValueError, KeyError):
-                    pass
             done = len(list(out.glob("cache/*/*.result.json")))
-            if done >= 4 and len(workers) == 2:
-                for pid in workers:
-                    try:
-                        os.kill(pid, signal.SIGSTOP)
-                        paused.append(pid)
-                    except ProcessLookupError:
-                        pass
+            if done >= 4 and _hold_workers(out, paused):
                 done = len(list(out.glob("cache/*/*.result.json")))
                 break
             time.sleep(0.02)
@@ -219,9 +227,12 @@ def test_an_interrupted_driver_leaves_whole_units_and_resumes(ray_instance, refe
         received, until = 0, time.time() + 3 * WRITE_EVERY
         while time.time() < until and received < 4:
             time.sleep(0.1)
+            _hold_workers(out, paused)
             received = json.loads((out / "progress.json").read_text())["done"]
         driver.send_signal(signal.SIGINT)  # Ctrl-C
-        time.sleep(2.0)  # the driver sees it (it waits at most TICK between looks) ...
+        for _ in range(20):  # the driver sees it (it waits at most TICK between looks) ...
+            _hold_workers(out, paused)
+            time.sleep(0.1)
         _resume(paused)  # ... then the workers go on, to be stopped by the driver
         _, stderr = driver.communicate(timeout=60)
     finally:

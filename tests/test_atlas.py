@@ -129,6 +129,20 @@ def test_two_ray_workers_give_the_single_process_atlas(ray_instance, reference, 
     index = (out / "index.html").read_text()
     assert "finished: 16 of 16 units" in index and 'http-equiv="refresh"' not in index
     assert len(list((out / "thumbs").rglob("*.png"))) == 16
+    # The workers measured each unit's robustness as `featscope evaluate` measures the saved
+    # image; the summary has their mean, each unit page shows it.
+    measured = {t: row["metrics"]["robustness"] for t, row in ours.items()}
+    assert all(isinstance(v, float) for v in measured.values()), measured
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["metrics"]["robustness"] == pytest.approx(np.mean(list(measured.values())),
+                                                             abs=1e-3)
+    assert summary["metrics_settings"]["draws"] == 8
+    pages = list((out / "units").rglob("*.html"))
+    assert len(pages) == 16 and all("robustness" in p.read_text() for p in pages)
+    result = CliRunner().invoke(app, ["evaluate", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    evaluated = {t: row["metrics"]["robustness"] for t, row in rows(out).items()}
+    assert evaluated == pytest.approx(measured, abs=1e-4)
 
 
 def test_a_worker_killed_in_a_batch_loses_nothing(ray_instance, reference, tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..engine.device import module_device, resolve_device
+from ..engine.device import placed, resolve_device
 from ..engine.probing import frozen
 from ..errors import FeatscopeError
 from ..models import LoadedModel
@@ -20,12 +20,7 @@ def probabilities(loaded: LoadedModel, images: torch.Tensor,
     if not loaded.is_image:
         raise FeatscopeError("class probabilities of images need a model with image input")
     target = resolve_device(device)
-    module = loaded.module
-    home = module_device(module)
     x = resize_to(images.to(target), tuple(loaded.input_shape[1:]))
-    try:
-        with frozen(module.to(target)), torch.no_grad():
-            logits = module(loaded.normalization.to(target)(x))
-    finally:
-        module.to(home)
+    with placed(loaded.module, target) as module, frozen(module), torch.no_grad():
+        logits = module(loaded.normalization.to(target)(x))
     return logits.reshape(logits.shape[0], -1).softmax(dim=1).cpu()

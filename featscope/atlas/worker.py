@@ -4,8 +4,10 @@ The same class runs in the driver's process (``--cluster none``) and as a Ray ac
 the request itself (``rendering.plan_render`` on its own device), so a unit gets the seed
 and the recipe it gets in ``featscope render``, and renders any batch of that plan with
 ``render_planned``, the code ``render`` runs: a unit's image does not depend on the worker.
-Each finished unit is written to the results store (files, then record) before the task
-returns, so a worker that dies loses at most the units of its batch not yet written.
+Each finished unit is measured here (its robustness, as ``featscope evaluate`` measures the
+saved image: the driver has no serial tail of measurements) and written to the results store
+(files, then record) before the task returns, so a worker that dies loses at most the units
+of its batch not yet written.
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ import time
 import torch
 
 from ..analysis.examples import scan_examples
-from ..files.writing import file_stems
+from ..analysis.report import measure
+from ..engine.device import placed
+from ..files.writing import as_saved, file_stems
 from ..inputs.base import InputKind
 from ..models import LoadedModel
 from ..rendering.api import plan_render, render_planned
 from ..rendering.plan import Batch
+from ..rendering.results import UnitResult
 from ..store.store import ResultStore
+from ..transforms.affine import resize_to
 from .tasks import ExamplesTask, Load, RenderTask, Request, Task, TaskResult
 
 
@@ -77,9 +83,28 @@ class AtlasWorker:
         if missing:
             batch = task.batch if len(missing) == len(units) else \
                 Batch(task.batch.preset, task.batch.recipe, missing)
-            for result in render_planned(self.plan, batch):
+            results = render_planned(self.plan, batch)
+            self._measure(results, batch)
+            for result in results:
                 stored[result.label] = self.store.put(result)
         return TaskResult([kept.get(u.label) or stored[u.label] for u in units], list(stored))
+
+    def _measure(self, results: list[UnitResult], batch: Batch) -> None:
+        """Each rendered image's robustness in its result's ``metrics``: ``measure`` on the
+        image as its PNG reads back, at the model's input size, on this worker's device (what
+        ``featscope evaluate`` and the gallery measure on the saved file)."""
+        loaded = self.plan.loaded
+        targets = {unit.label: unit.objective for unit in batch.units}
+        done = [r for r in results if r.image is not None and r.error is None]
+        if not done or not loaded.is_image:
+            return
+        size = tuple(loaded.input_shape[1:])
+        images = torch.cat([resize_to(as_saved(r.image)[None], size) for r in done])
+        with placed(loaded.module, self.plan.search.device):
+            measured = measure(loaded, [targets[r.label] for r in done],
+                               images.to(self.plan.search.device))
+        for i, result in enumerate(done):
+            result.metrics.update(measured.metrics[i])
 
     def _examples(self, task: ExamplesTask) -> TaskResult:
         found = scan_examples(self.plan.loaded, self.request.examples, task.paths,

@@ -15,6 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from ..analysis.report import DRAWS, Measured
 from ..atlas import Atlas, Progress, Request, adopt, duration
 from ..engine.probing import MODEL_OUTPUT
 from ..errors import FeatscopeError
@@ -22,6 +23,7 @@ from ..inputs.base import InputKind
 from ..models import LoadedModel
 from ..store.location import is_url
 from ..store.store import ResultStore
+from ..views.gallery import Measurement
 from ..views.selection import choose_layers, class_targets, every_layer, layer_infos
 from .app import console, log, warn
 from .gallery import write_site
@@ -185,12 +187,18 @@ class Site:
         if not force and now - self.last < self.every:
             return None
         running = progress.state in ("starting", "running")
+        measured = {label: Measurement(unit.metrics) for label, unit in self.job.stored.items()
+                    if unit.metrics}
+        if measured:  # by the workers (robustness), as the gallery's summary has them
+            self.extra.update(metrics=Measured([m.metrics for m in measured.values()]).means(),
+                              metrics_settings={"natural": None, "judge": None, "draws": DRAWS})
         self.job.write_summary(self.extra)
         status = f"{'rendering: ' if running else progress.state + ': '}{progress.summary()}"
         if progress.state == "interrupted":
             status += "; run the same command again to go on"
         index = write_site(self.job, self.sections, self.infos, status=status,
-                           refresh=round(self.every) if running else None, written=self.written)
+                           refresh=round(self.every) if running else None, written=self.written,
+                           measured=measured)
         self.last = time.monotonic()
         self.every = max(GALLERY_EVERY, REFRESH_SHARE * (self.last - now))
         if say:

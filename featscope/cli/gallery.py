@@ -13,7 +13,7 @@ import typer
 from ..analysis.report import DRAWS, Measured, load_judge, measure
 from ..analysis.routes import flagged_note, read_naturals, skipped_note
 from ..drawing.grid import overview
-from ..engine.device import module_device, resolve_device
+from ..engine.device import placed, resolve_device
 from ..engine.probing import MODEL_OUTPUT, LayerInfo
 from ..files.images import find_images, load_image, load_prepared, mode_for, to_tensor
 from ..files.writing import save_png
@@ -152,10 +152,8 @@ def measure_units(job: Job, labels: Sequence[str],
     mode = mode_for(job.loaded.input_shape[0])
     targets = [job.targets[unit.label] for unit in units]
     module, device = job.loaded.module, resolve_device(job.rendering.device)
-    home = module_device(module)
     parts: list[Measured] = []
-    try:
-        module.to(device)
+    with placed(module, device):
         if judge is not None:
             judge.module.to(device)
         naturals, readable = _route_naturals(job)
@@ -166,8 +164,6 @@ def measure_units(job: Job, labels: Sequence[str],
                                 for unit in units[chunk]])  # (b, C, H, W)
             parts.append(measure(job.loaded, targets[chunk], images, ratio=False, judge=judge,
                                  naturals=None if read is None else read.select(chunk)))
-    finally:
-        module.to(home)
     measured = Measured([m for part in parts for m in part.metrics],
                         [r for part in parts for r in part.routes],
                         traced=any(part.traced for part in parts))

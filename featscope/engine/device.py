@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
@@ -33,6 +36,16 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 def module_device(module: nn.Module) -> torch.device:
     """Where the module's weights are (the CPU for a module without any)."""
     return next(module.parameters(), torch.empty(0)).device
+
+
+@contextmanager
+def placed(module: nn.Module, device: torch.device) -> Iterator[nn.Module]:
+    """``module`` on ``device`` for the block, then back where its weights were."""
+    home = module_device(module)
+    try:
+        yield module.to(device)
+    finally:
+        module.to(home)
 
 
 def free_memory(device: torch.device) -> int | None:

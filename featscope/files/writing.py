@@ -61,9 +61,20 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
         raise
 
 
+def png_levels(image: torch.Tensor) -> torch.Tensor:
+    """(..., C, H, W) in [0, 1] -> the 8-bit levels a PNG of it holds (uint8)."""
+    return image.detach().clamp(0, 1).mul(255).round().to(torch.uint8)
+
+
+def as_saved(image: torch.Tensor) -> torch.Tensor:
+    """(..., C, H, W) in [0, 1] as its PNG reads back (``files.images.load_image``): what is
+    measured of a saved image, measured before it is read from disk."""
+    return png_levels(image).float().div(255)
+
+
 def to_pil(image: torch.Tensor) -> Image.Image:
     """(C, H, W) in [0, 1], C in {1, 2, 3, 4} -> an 8-bit PIL image (L, LA, RGB or RGBA)."""
-    array = image.detach().clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()
+    array = png_levels(image).cpu().numpy()
     array = np.transpose(array, (1, 2, 0))
     return Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
 

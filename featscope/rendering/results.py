@@ -41,6 +41,9 @@ class UnitResult:
     # The objective under the random transforms at the end of their phase (the mean of its
     # last tenth), beside ``final`` on the image itself: what robustness costs, or gains.
     transformed: float = math.nan
+    # What was measured of the image where it was rendered (``analysis.report``; the atlas's
+    # workers: robustness), as summary rows carry it.
+    metrics: dict = field(default_factory=dict)
 
     @classmethod
     def failed(cls, label: str, target: str, copy: int, seed: int, preset: str, recipe: Recipe,

@@ -77,6 +77,7 @@ class StoredUnit:
     nan_retries: list[float] | None = None  # learning rates tried after NaN/Inf
     error: str | None = None  # why it failed (then it has no files)
     extra: dict = field(default_factory=dict)  # numbers its input kind measured
+    metrics: dict = field(default_factory=dict)  # measured where it was rendered (robustness)
 
     @property
     def image(self) -> str | None:
@@ -175,7 +176,7 @@ class ResultStore:
             history=[float(v) for v in result.history.tolist()], seconds=result.seconds,
             zero_gradient=result.zero_gradient, never_activated=result.never_activated,
             batch=list(result.batch), nan_retries=result.nan_retries, error=result.error,
-            extra=dict(result.extra))
+            extra=dict(result.extra), metrics=dict(result.metrics))
         if self.journal is not None:
             # Before the record, so that a writer stopped between the two leaves an entry for a
             # unit it did not store (written again later) rather than a stored unit with none.

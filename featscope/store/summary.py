@@ -36,6 +36,8 @@ def row_of(unit: StoredUnit, files: dict[str, str] | None = None,
            "reproduce": reproduce, **unit.extra}
     if "transparency" in files:
         row["transparency"] = files["transparency"]
+    if unit.metrics:  # measured where it was rendered; evaluate and the gallery replace them
+        row["metrics"] = dict(unit.metrics)
     return row
 
 

@@ -100,9 +100,8 @@ class AtlasWorker:
             return
         size = tuple(loaded.input_shape[1:])
         images = torch.cat([resize_to(as_saved(r.image)[None], size) for r in done])
-        with placed(loaded.module, self.plan.search.device):
-            measured = measure(loaded, [targets[r.label] for r in done],
-                               images.to(self.plan.search.device))
+        with placed(loaded.module, self.plan.search.device):  # images go there by chunks
+            measured = measure(loaded, [targets[r.label] for r in done], images)
         for i, result in enumerate(done):
             result.metrics.update(measured.metrics[i])
 

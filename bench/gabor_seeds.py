@@ -30,7 +30,7 @@ SPLITS = {"tuning": TUNING_UNITS, "held-out": HELD_OUT}
 # Recipes compared: overrides of the default (``fs.render``'s keywords).
 RECIPES = {
     "default": {},
-    "earlier finish (20 % at lr 0.1)": {"polish": 0.2, "polish_lr": 0.1},
+    "no finish": {"polish": 0.0},
     # Normalized gradient ascent instead of Adam (steps in proportion to the gradient: the
     # coefficients the unit responds to most grow fastest, so one grating wins).
     "gradient ascent (RMS-normalized, lr 0.1)": {"optimizer": "plain", "grad_norm": "rms",

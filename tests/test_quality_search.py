@@ -7,9 +7,10 @@ from torch import nn
 import featscope as fs
 from featscope.engine.warmup import LeakyGradients
 from featscope.objectives import DEFAULT_DIVERSITY
+from featscope.params import bounded_pixels
 from featscope.rendering import accentuate
 
-from .models import ConvNet
+from .models import ConvNet, GaborUnits
 
 
 def mean_pairwise_cosine(images: torch.Tensor) -> float:
@@ -123,3 +124,24 @@ def test_bad_resolution_is_reported():
     with pytest.raises(fs.FeatscopeError, match="resolution must be in"):
         fs.render(ConvNet(), fs.channel("conv2", 0), input_shape=(3, 32, 32), steps=1,
                   resolution=1.5)
+
+
+def test_the_faithful_finish_searches_bounded_pixels_that_can_leave_black_and_white():
+    start = torch.tensor([[0.0, 1.0], [1.0, 0.0]]).expand(1, 3, 2, 2).clone()  # black, white
+    param = bounded_pixels(start, device=torch.device("cpu"))
+    assert torch.equal(param(), start)  # the image it starts from, exactly
+    optimizer = torch.optim.Adam(param.params, lr=0.05)
+    for _ in range(12):  # descent on the white pixels' sum minus the black's: toward grey...
+        optimizer.zero_grad()
+        (param() * (2 * start - 1)).sum().backward()
+        optimizer.step()
+        param.project()
+        image = param().detach()
+        assert image.min() >= 0 and image.max() <= 1
+    # ... at the step's rate (a sigmoid's flat ends would hold them at black and white)
+    assert torch.allclose(image, (start - 0.6).abs(), atol=1e-4)
+    # The default unit recipe's finish ends on such pixels, inside [0, 1].
+    result = fs.render(GaborUnits([(0.5, 0.15)]), [fs.channel("relu", 0)], steps=20,
+                       device="cpu", progress=False)
+    assert result.units[0].recipe.polish_steps > 0
+    assert result.images.min() >= 0 and result.images.max() <= 1

@@ -127,3 +127,20 @@ def test_cuda_graphs_need_a_deferred_check_and_cuda_variables():
         GradientSearch([torch.zeros(2)], graph_after=3)
     with pytest.raises(ValueError, match="CUDA"):
         GradientSearch([torch.zeros(2)], check_every=8, graph_after=3)
+
+
+@pytest.mark.parametrize("check_every", [1, 4])
+def test_a_projected_search_stays_in_its_domain_and_reaches_the_constrained_optimum(check_every):
+    # max -(v - 2)^2 with v in [0, 1]: the optimum is v = 1, on the boundary; a pixel driven
+    # to 0 comes back from there at the step's rate when its gradient turns.
+    v = torch.tensor([0.5, 0.0])
+    seen = []
+    engine = GradientSearch([v], maximize=True, lr=0.1, optimizer=torch.optim.Adam,
+                            check_every=check_every, project=lambda: v.clamp_(0, 1))
+    engine.register_step_post_hook(lambda search, step, values: seen.append(v.clone()))
+    for _ in range(40):
+        engine.step(lambda: -((v - 2.0) ** 2).sum())
+    engine.check()
+    assert all(((s >= 0) & (s <= 1)).all() for s in seen)  # every update, hooks see it
+    assert torch.equal(v, torch.ones(2))
+    assert engine.history[-1] == pytest.approx(-2.0)

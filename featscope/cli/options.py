@@ -295,7 +295,8 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
         "--crops", help="random crop views per step (MACO)")], None),
     "polish": (Annotated[Optional[float], _option(
         "--polish", help="a faithful finish: this fraction of the steps, at the end, searches "
-                         "the pixels without transforms, taking each unit closer to its "
+                         "the pixels themselves in [0, 1], without transforms, taking each "
+                         "unit closer to its "
                          "optimum (the preset's if unset: "
                          + ", ".join(f"{recipe.polish:g} for {name}"
                                      for name, recipe in PRESETS.items() if recipe.polish)

@@ -4,7 +4,8 @@ Gradient descent minimizes F(v) by  v <- v - lr * dF/dv ; gradient ascent maximi
 v <- v + lr * dF/dv. Here v is any set of tensors chosen by the caller (an input image, a
 latent code, a vector), never implicitly a model's weights. The update is either that plain
 rule (optionally with the gradient normalized, as in the Keras recipe) or any
-``torch.optim`` optimizer.
+``torch.optim`` optimizer, optionally followed by a projection back into the variables'
+domain (``project``: projected gradient search, v <- P(v + lr * dF/dv)).
 
 As ``torch.optim`` optimizers do, a ``GradientSearch`` takes step hooks instead of callers
 wrapping the loop: ``register_step_pre_hook(hook(search, step))`` runs before F is evaluated,
@@ -68,6 +69,8 @@ class GradientSearch:
     ``optimizer`` is a ``torch.optim.Optimizer`` subclass (built with ``lr``) or a factory
     ``params -> optimizer``.
 
+    ``project``: called after each update, as part of it (in a CUDA graph too), to bring the
+    variables back into their domain in place: projected gradient search.
     ``check_every``: steps between the host's looks at NaN/Inf (see the module docstring);
     with more than 1, ``step`` returns None and ``history`` is brought over when read.
     ``graph_after``: on CUDA, with ``check_every > 1``, steps ``0 .. graph_after - 1`` run
@@ -82,7 +85,7 @@ class GradientSearch:
                  lr: float = 0.1,
                  optimizer: type[torch.optim.Optimizer] | OptimizerFactory | None = None,
                  grad_norm: GradNorm = "none", batched: bool = False, check_every: int = 1,
-                 graph_after: int | None = None):
+                 graph_after: int | None = None, project: Callable[[], None] | None = None):
         if not variables:
             raise ValueError("GradientSearch needs at least one variable to search over")
         for v in variables:
@@ -105,6 +108,7 @@ class GradientSearch:
         self.batched = batched
         self.check_every = check_every
         self.graph_after = graph_after
+        self.project = project
         self.steps = 0  # steps taken
         self._history: list[float] = []  # F of the checked steps
         self._pending: list[torch.Tensor] = []  # (2,) [F, finite] of each step since the check
@@ -289,9 +293,11 @@ class GradientSearch:
                 g.div_(_grad_scale(g, self.grad_norm))
         if self.optimizer is not None:
             self.optimizer.step()
-            return
-        for v, g in zip(self.variables, grads):
-            v.sub_(self.lr * g)  # g is the gradient of the minimized quantity (-F for ascent)
+        else:
+            for v, g in zip(self.variables, grads):
+                v.sub_(self.lr * g)  # g is the gradient of the minimized quantity (-F for ascent)
+        if self.project is not None:
+            self.project()
 
 
 def _grad_scale(g: torch.Tensor, how: GradNorm) -> torch.Tensor:

@@ -32,6 +32,9 @@ class Parameterization:
     fn: Callable[[], torch.Tensor]
     kind: str
     buffers: dict[str, torch.Tensor] = field(default_factory=dict)  # fixed tensors (not searched)
+    # Brings the variables back into their domain, in place; the search calls it after each
+    # update (projected gradient search). None: every value of the variables is valid.
+    project: Callable[[], None] | None = None
 
     def __call__(self) -> torch.Tensor:
         return self.fn()

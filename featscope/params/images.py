@@ -116,6 +116,26 @@ def model_space(shape: tuple[int, int, int, int], *, random: Random | None = Non
     return Parameterization([values], lambda: normalization.inverse(values), "model-space pixels")
 
 
+def bounded_pixels(start: torch.Tensor, *, device: torch.device) -> Parameterization:
+    """The pixels of ``start`` (B, C, H, W) in [0, 1] themselves: no sigmoid, no colour
+    decorrelation, kept in [0, 1] by ``project`` (clipped) after each update.
+
+    The faithful finish searches these. Through a sigmoid, a pixel that reached black or
+    white sits deep on its flat end and takes many steps to come back; here every pixel
+    moves at the step's rate until the last step, so the finish can still re-arrange what
+    the search settled on. The colours stay in RGB: the clip is per value, as Adam's steps
+    are; clipped in RGB after steps in the decorrelated space, colours stuck at the bounds
+    (a known filter's finish lowered its activation). docs/quality.md has the measurements.
+    """
+    values = start.to(device=device, dtype=torch.float32).clone().requires_grad_(True)
+
+    @torch.no_grad()
+    def project() -> None:
+        values.clamp_(0, 1)
+
+    return Parameterization([values], lambda: values, "bounded pixels", project=project)
+
+
 def from_image(start: torch.Tensor, *, random: Random | None = None, device: torch.device,
                sd: float = 0.01, decorrelate: bool = True,
                generator: torch.Generator | None = None) -> Parameterization:

@@ -164,7 +164,7 @@ def _search(pipe: Pipeline, recipe: Recipe, post: list, settings: SearchSettings
                             optimizer=optimizer_for(recipe, settings.device,
                                                     graph_after is not None),
                             grad_norm=recipe.grad_norm, batched=True, check_every=check_every,
-                            graph_after=graph_after)
+                            graph_after=graph_after, project=pipe.param.project)
     for hook in pre:
         search.register_step_pre_hook(hook)
     for hook in post:

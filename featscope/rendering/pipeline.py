@@ -24,7 +24,7 @@ from .. import transforms as tf
 from ..models import LoadedModel
 from ..models.metadata import fixed_input_size
 from ..params.base import Parameterization, parameterization
-from ..params.images import from_image
+from ..params.images import bounded_pixels, from_image
 from ..params.tensors import tensor
 from ..randomness import UnitRandom
 from ..transforms.crops import CropSchedule, crop_transform, crop_views
@@ -171,18 +171,14 @@ class Pipeline:
     def to_pixels(self) -> None:
         """Search the current image from here on pixel by pixel (the faithful finish): any
         pixel can move, so the image can reach the unit's optimum, not only what the
-        parameterization favours; a growing canvas is then at its full side (the image is
-        taken as the canvas showed it). Inputs that are not images keep their variables."""
-        if not self.is_image:
-            return
-        seen_smaller = self.recipe.canvas(self.progress) < 1.0
-        if seen_smaller or self.param.kind not in ("pixel", "from-image", "model-space pixels"):
+        parameterization favours. The pixels are searched as they are, kept in [0, 1] by
+        projection (``bounded_pixels``); a growing canvas is then at its full side (the image
+        is taken as the canvas showed it). Inputs that are not images, and the Keras
+        recipe's model-space pixels (not bounded), keep their variables."""
+        if self.is_image and self.param.kind != "model-space pixels":
             with torch.no_grad():
-                # Off the sigmoid's flat ends, where a pixel could no longer move.
-                current = self.image().detach().clamp(0.05, 0.95)
-            device = current.device
-            self.param = from_image(current.cpu(), random=self.random, device=device, sd=0.0,
-                                    decorrelate=self.recipe.decorrelate)
+                current = self.image().detach()  # as the canvas shows it now
+            self.param = bounded_pixels(current, device=current.device)
         self.progress = 1.0
 
     def model_input(self, image: torch.Tensor, augment: bool) -> torch.Tensor:

@@ -72,7 +72,9 @@ class Recipe:
     # (no random transforms or crop views), so it reaches the unit's optimum closely while
     # keeping the structure found under transforms.
     polish: float = 0.0
-    polish_lr: float | None = None  # the polish's learning rate in pixel space (None: lr)
+    # The polish's learning rate, in pixel values (the polish searches the pixels in [0, 1]
+    # themselves; None: lr).
+    polish_lr: float | None = None
     # Plug-In Inversion's ensemble: ``ensemble`` augmented copies of each image per step,
     # each rolled by up to ``jitter`` of the side, colour-shifted (ColorShift range
     # ``color_shift``) and offset by Gaussian colour noise of sd ``color_noise`` that decays
@@ -182,26 +184,22 @@ def register_preset(recipe: Recipe) -> Recipe:
 
 
 # The default for units other than classes: Lucid's Fourier parameterization and transforms
-# (scaled to the image side, applied as one resampling), one view per step at the model's
-# input size, and a faithful finish: the last 30 % of the steps search the pixels
-# themselves without transforms (Adam, lr 0.2), which takes a unit nearer its optimum.
-# Chosen on 6 Gabor units of known optimum other than the tests' (6 seeds each): a finish of
-# 20 % at lr 0.1 left 5 of 36 below 95 % of the best sinusoidal grating (lowest 93 %; none
-# without a finish: 71 %), 30 % at 0.2 none (lowest 104 %); on 6 units of Lite0's early,
-# middle and late layers it raised the clean activation by 2-7 % (lr 0.3 lowered the late
-# ones). tests/test_known_optimum.py checks held-out units. Measured later against the true
-# optimum in [0, 1] pixels (a two-level grating, 1.3x the sinusoid): 0.80-0.94 of it (0.82-0.94
-# with the window below); normalized gradient ascent instead of Adam came nearer (0.95 median
-# on the tuning units, 0.96 with the window) but lowered Lite0 units' activation (clean
-# 0.89-0.96x, under transforms 0.79-0.84x):
-# docs/quality.md. The transforms draw no scales (scale_jitter 0). They used to resize the
-# padded canvas back to the input size, which undid Lucid's 0.9-1.1 scale draws and shrank
-# every view by ~5 % (gratings came out at too low a frequency); seen through a window, the
-# tuning Gabor units reached 0.84 of the optimum at lowest with Lucid's scale draws and 0.85
-# without (0.79 before); on Lite0's 18 tuning units either left the clean activation within
-# 1 % at _blocks.2 and _blocks.8 and 2-3 % lower at _blocks.14 (median; ±10 % per unit).
+# (scaled to the image side, seen through a window of the input size in one resampling, no
+# scale draws), one view per step at the model's input size, and a faithful finish: the last
+# 30 % of the steps search the pixels themselves, in [0, 1] without a sigmoid (projected
+# Adam, lr 0.02 in pixel values), without transforms, which takes a unit nearer its optimum.
+# The finish's length was chosen on 6 Gabor units of known optimum other than the tests'
+# (6 seeds each), against the best sinusoidal grating. Its pixels and rate were chosen on the
+# same units and on 18 units of Lite0's _blocks.2/8/14, as the highest Gabor median that
+# lowered no layer's median activation: 0.92 of the true optimum in [0, 1] (a two-level
+# grating, 1.3x the sinusoid) against 0.90 for the earlier finish through the sigmoid, Lite0's
+# units +4.7 %, +0.8 %, +1.1 % (lr 0.05 lost 1.4 % at _blocks.14). Held out (the tests' 4
+# Gabor units, seeds 10-14; 18 units of _blocks.5/11/15): 0.88 against 0.86, Lite0's +0.6 %,
+# +0.4 %, +0.3 %. Normalized gradient ascent comes nearer on gratings (0.96 median on the
+# tuning units) but lowers Lite0 units' activation; without the window gratings came out too
+# coarse. docs/quality.md has the measurements.
 # The fastest route to a unit's activation (bench/speed.py).
-register_preset(Recipe("featscope", steps=256, polish=0.3, polish_lr=0.2, scale_jitter=0.0))
+register_preset(Recipe("featscope", steps=256, polish=0.3, polish_lr=0.02, scale_jitter=0.0))
 # Class images that stay recognizable as thumbnails: searched at half the input side (112 px
 # for 224) and resized up, Lucid's transforms at that scale, two random crop views (3/4 to
 # all of the image, ±5°) per step, each seen as a thumbnail of 1/5 to all of the model's

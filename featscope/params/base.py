@@ -14,6 +14,9 @@ A factory gets the batch's shape (B, ...), the units' randomness (``featscope.ra
 draw with ``per_element`` so that each unit's start is its own), the device, the start's
 scale ``sd`` and context it may use or ignore: ``decorrelate`` (colour), ``spectrum``
 (MACO's magnitude), ``normalization`` (the model's input normalization).
+
+Variables with a domain (the faithful finish's ``bounded_pixels``, in [0, 1]) come with
+``project``, which the search calls after each update to bring them back into it.
 """
 
 from __future__ import annotations

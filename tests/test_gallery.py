@@ -149,7 +149,7 @@ def test_gallery_measures_its_units_as_evaluate_does(site, tmp_path):
     assert "Judged by" not in (site / "layers" / "_blocks.2.html").read_text()
 
 
-def test_sheet_grid_and_exact_reproduction(tmp_path, images):
+def test_sheet_grid_and_the_stored_command_reproduces_the_image(tmp_path, images):
     out = tmp_path / "sheet"
     run = featscope("sheet", "_blocks.3", "--units", "0,5,7,2,9", "--columns", "3",
                     "--batch-size", "2", "--images", str(images), "--top-k", "3", *TINY,
@@ -163,14 +163,18 @@ def test_sheet_grid_and_exact_reproduction(tmp_path, images):
                                                      5 * (112 + 12) + 6 * 2)
     for row in summary["results"]:
         assert (out / row["image"]).is_file() and len(row["examples"]) == 3
-    # The command stored for unit 2 (batched with unit 7) gives the same image again, alone.
+    # The command stored for unit 2 (batched with unit 7) gives the same image again, alone:
+    # the same 8-bit values, but where the float drift between batch sizes (below 1e-6, as
+    # in test_architecture) crosses a rounding step; other settings would change them all.
     row = summary["results"][3]
     args = row["reproduce"].split()
     assert args[:3] == ["featscope", "render", "_blocks.3:2"]
     again = featscope(*args[1:-2], "--quiet", "--out", str(tmp_path / "again"))
     assert again.returncode == 0, again.stderr
-    assert (Image.open(tmp_path / "again" / "_blocks.3-2.png").tobytes()
-            == Image.open(out / row["image"]).tobytes())
+    alone = np.asarray(Image.open(tmp_path / "again" / "_blocks.3-2.png"), dtype=int)
+    batched = np.asarray(Image.open(out / row["image"]), dtype=int)
+    assert alone.shape == batched.shape
+    assert np.abs(alone - batched).max() <= 1 and (alone != batched).sum() <= 3
 
 
 def test_classes_sheet_is_labelled_with_names_and_probabilities(tmp_path, images):

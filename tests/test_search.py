@@ -131,8 +131,8 @@ def test_cuda_graphs_need_a_deferred_check_and_cuda_variables():
 
 @pytest.mark.parametrize("check_every", [1, 4])
 def test_a_projected_search_stays_in_its_domain_and_reaches_the_constrained_optimum(check_every):
-    # max -(v - 2)^2 with v in [0, 1]: the optimum is v = 1, on the boundary; a pixel driven
-    # to 0 comes back from there at the step's rate when its gradient turns.
+    # max -(v - 2)^2 with v in [0, 1]: the optimum is v = 1, on the boundary; one variable
+    # starts inside, one on the other bound (0), and both end exactly on the optimum.
     v = torch.tensor([0.5, 0.0])
     seen = []
     engine = GradientSearch([v], maximize=True, lr=0.1, optimizer=torch.optim.Adam,
